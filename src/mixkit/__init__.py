@@ -1,0 +1,40 @@
+"""mixkit: mix-based data augmentation for any batch.
+
+Sample a plan once, apply it with pure kernels, mix the labels with the same plan. The convention
+everywhere is ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``: ``lam`` is the weight of the
+sample's own data. ``import mixkit`` imports no deep-learning framework; glue lives in
+``mixkit.torch``.
+"""
+
+from .kernels import blend, box_mask, paste
+from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
+from .methods import CutMix, Mixer, MixUp, OneOf, apply_plan, cutmix, mixup
+from .pairing import sample_partner
+from .plan import BoxPlan, MixPlan, plan_from_dict
+from .sampling import sample_lam
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoxPlan",
+    "CutMix",
+    "MixPlan",
+    "MixUp",
+    "MixedTargets",
+    "Mixer",
+    "OneOf",
+    "__version__",
+    "apply_plan",
+    "as_targets",
+    "blend",
+    "box_mask",
+    "cutmix",
+    "mix_targets",
+    "mixup",
+    "one_hot",
+    "paste",
+    "plan_from_dict",
+    "sample_lam",
+    "sample_partner",
+    "smooth_labels",
+]

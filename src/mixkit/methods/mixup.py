@@ -1,0 +1,88 @@
+"""MixUp (Zhang et al., 2018): blend each sample with a partner, ``lam ~ Beta(alpha, alpha)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._validate import as_generator, check_alpha, check_choice, check_lam
+from ..pairing import PAIRINGS, sample_partner
+from ..plan import MixPlan
+from ..sampling import LAM_MODES, sample_applied, sample_lam
+from ._base import Mixer, finish_plan
+
+__all__ = ["MixUp", "mixup"]
+
+
+class MixUp(Mixer):
+    """MixUp: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, labels mixed alike.
+
+    Args:
+        alpha: ``lam ~ Beta(alpha, alpha)``; small alpha gives gentle mixes, 1.0 uniform ``lam``.
+        lam_mode: ``"batch"`` (one ``lam`` per call, as in the paper) or ``"sample"`` (one per sample).
+        pairing: ``"shuffle"``, ``"pairs"`` or ``"flip"`` (see :func:`mixkit.pairing.sample_partner`).
+        num_classes: needed when labels are class indices ``(B,)``.
+        p: probability of mixing (per call in ``"batch"`` mode, per sample in ``"sample"`` mode);
+            samples not mixed keep ``lam = 1``.
+        lam: a fixed ``lam`` instead of a Beta draw.
+        majority: ``lam = max(lam, 1 - lam)`` (MixMatch): each sample keeps the larger share.
+        label_smoothing: label smoothing applied before mixing (off by default).
+        label_format: ``"dense"`` ``(B, C)`` targets or ``"pair"`` :class:`~mixkit.MixedTargets`.
+
+    Works on any batch ``(B, ...)``: images, time series, token embeddings, tabular rows.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        *,
+        lam_mode: str = "batch",
+        pairing: str = "shuffle",
+        num_classes: int | None = None,
+        p: float = 1.0,
+        lam: float | None = None,
+        majority: bool = False,
+        label_smoothing: float = 0.0,
+        label_format: str = "dense",
+    ) -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
+                         label_format=label_format)
+        self.alpha = check_alpha(alpha)
+        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        self.pairing = check_choice("pairing", pairing, PAIRINGS)
+        self.lam = None if lam is None else check_lam(lam)
+        self.majority = bool(majority)
+
+    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MixPlan:
+        """Draw partners and ``lam`` for a batch of ``batch_size``; ``shape`` is accepted and unused."""
+        batch_size = _check_batch_size(batch_size, shape)
+        gen = as_generator(rng)
+        partner = sample_partner(batch_size, self.pairing, gen)
+        lam = sample_lam(batch_size, self.alpha, self.lam_mode, gen, lam=self.lam, majority=self.majority)
+        applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
+        partner, lam = finish_plan(partner, lam, applied)
+        return MixPlan(partner=partner, lam=lam)
+
+    def _repr_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"alpha": self.alpha, "lam_mode": self.lam_mode, "pairing": self.pairing}
+        if self.lam is not None:
+            out["lam"] = self.lam
+        if self.majority:
+            out["majority"] = True
+        return out
+
+
+def _check_batch_size(batch_size: Any, shape: tuple[int, ...] | None) -> int:
+    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) < 0:
+        raise ValueError(f"batch_size must be a non-negative int, got {batch_size!r}")
+    batch_size = int(batch_size)
+    if shape is not None and (len(shape) == 0 or int(shape[0]) != batch_size):
+        raise ValueError(
+            f"shape must be the batch's full shape (B, ...) with B == batch_size={batch_size}; got {tuple(shape)}"
+        )
+    return batch_size
+
+
+def mixup(x: Any, y: Any = None, *, alpha: float = 1.0, num_classes: int | None = None,
+          rng: Any = None, out: Any = None, inplace: bool = False, **options: Any) -> tuple[Any, Any]:
+    """Functional MixUp: ``MixUp(alpha, num_classes=..., **options)(x, y, rng=rng)``."""
+    return MixUp(alpha, num_classes=num_classes, **options)(x, y, rng=rng, out=out, inplace=inplace)
