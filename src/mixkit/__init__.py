@@ -6,17 +6,18 @@ sample's own data. ``import mixkit`` imports no deep-learning framework; glue li
 ``mixkit.torch``.
 """
 
-from .kernels import blend, box_mask, paste
+from .kernels import blend, box_mask, mask_mix, paste
 from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
 from .methods import CutMix, Mixer, MixUp, OneOf, apply_plan, cutmix, mixup
 from .pairing import sample_partner
-from .plan import BoxPlan, MixPlan, plan_from_dict
+from .plan import BoxPlan, MaskPlan, MixPlan, plan_from_dict
 from .sampling import sample_lam
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BoxPlan",
+    "MaskPlan",
     "CutMix",
     "MixPlan",
     "MixUp",
@@ -29,6 +30,7 @@ __all__ = [
     "blend",
     "box_mask",
     "cutmix",
+    "mask_mix",
     "mix_targets",
     "mixup",
     "one_hot",

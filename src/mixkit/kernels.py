@@ -18,7 +18,7 @@ import numpy as np
 
 from ._xp import backend, dtype_kind
 
-__all__ = ["blend", "paste", "box_mask"]
+__all__ = ["blend", "box_mask", "mask_mix", "paste"]
 
 # Rows are processed in chunks of about this many bytes so temporaries stay cache-sized.
 _CHUNK_BYTES = 1 << 20
@@ -297,3 +297,90 @@ def _paste_array_api(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.nd
     mask = xp.asarray(box_mask(tuple(x.shape), axes, start, stop), device=dev)
     part = xp.take(x, xp.asarray(partner, device=dev), axis=0)
     return xp.where(mask, part, x)
+
+
+# ----------------------------------------------------------------------------------------------------
+# mask_mix (FMix, SmoothMix, GridMix, ... : a per-element mask over some axes)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _broadcast_mask(mask: np.ndarray, axes: tuple[int, ...], ndim: int) -> np.ndarray:
+    """Reshape a ``(B, *sizes)`` mask so it broadcasts against a batch of ``ndim`` dimensions."""
+    order = np.argsort(axes)
+    m = np.transpose(mask, (0,) + tuple(int(i) + 1 for i in order))
+    shape = [mask.shape[0]] + [1] * (ndim - 1)
+    for i in order:
+        shape[axes[i]] = mask.shape[int(i) + 1]
+    return m.reshape(shape)
+
+
+def mask_mix(x: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...], *, out: Any = None) -> Any:
+    """Mix with a per-element mask: ``out = mask * x + (1 - mask) * x[partner]``.
+
+    ``x``: batch ``(B, ...)``; ``mask``: ``(B, *sizes)`` in [0, 1] over ``axes`` (non-negative, never
+    0), taken whole along the other axes. A 0/1 mask copies elements; any other blends (integer
+    batches are rounded). ``out=x`` mixes in place.
+    """
+    kind = backend(x)
+    ndim = len(x.shape)
+    m = _broadcast_mask(np.asarray(mask, dtype=np.float64), tuple(axes), ndim)
+    binary = bool(np.all((m == 0) | (m == 1)))
+    if kind == "array_api":
+        if out is not None:
+            raise TypeError(f"out= and inplace=True need a NumPy array or a torch tensor; got {type(x).__name__}")
+        import array_api_compat
+
+        xp = _namespace(x)
+        dev = array_api_compat.device(x)
+        part = xp.take(x, xp.asarray(partner, device=dev), axis=0)
+        if binary:
+            return xp.where(xp.asarray(m == 1, device=dev), x, part)
+        is_float = xp.isdtype(x.dtype, "real floating")
+        cdt = x.dtype if is_float else xp.float32
+        w = xp.asarray(m, dtype=cdt, device=dev)
+        mixed = w * xp.astype(x, cdt) + (1 - w) * xp.astype(part, cdt)
+        if is_float:
+            return mixed
+        info = xp.iinfo(x.dtype)
+        return xp.astype(xp.clip(xp.round(mixed), info.min, info.max), x.dtype)
+    if kind == "torch":
+        import torch
+
+        dev = x.device
+        part = x.index_select(0, _torch_index(partner, dev))
+        if binary:
+            keep = torch.tensor(m == 1).to(dev, non_blocking=True)
+            res = torch.where(keep, x, part)
+        else:
+            cdt = x.dtype if (x.is_floating_point() and x.element_size() >= 4) else torch.float32
+            w = torch.tensor(m).to(dev, cdt, non_blocking=True)
+            res = x.to(cdt) * w + part.to(cdt) * (1.0 - w)
+            if not x.is_floating_point():
+                info = torch.iinfo(x.dtype)
+                res = res.round_().clamp_(info.min, info.max)
+            res = res.to(x.dtype)
+        if out is None:
+            return res.contiguous(memory_format=_torch_format(x)) if res.dim() == 4 else res
+        return out.copy_(res)
+    part = np.take(x, partner, axis=0)
+    if binary:
+        res = np.where(m == 1, x, part)
+    else:
+        cdt = np.promote_types(x.dtype, np.float32)
+        res = m.astype(cdt) * x + (1.0 - m).astype(cdt) * part
+        if x.dtype.kind in "ui":
+            info = np.iinfo(x.dtype)
+            res = np.clip(np.rint(res), info.min, info.max)
+        res = res.astype(x.dtype, copy=False)
+    if out is None:
+        return res
+    out[...] = res
+    return out
+
+
+def _torch_format(x: Any) -> Any:
+    import torch
+
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format

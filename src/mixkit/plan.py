@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MixPlan", "BoxPlan", "plan_from_dict"]
+__all__ = ["BoxPlan", "MaskPlan", "MixPlan", "plan_from_dict", "register_plan_type"]
 
 
 def _frozen(a: Any, dtype: Any) -> np.ndarray:
@@ -97,7 +97,41 @@ class BoxPlan(MixPlan):
         return np.prod(extent, axis=1) / float(np.prod(self.sizes)) if self.sizes else extent[:, 0]
 
 
-_PLAN_TYPES = {cls.__name__: cls for cls in (MixPlan, BoxPlan)}
+@dataclass(frozen=True, eq=False, repr=False)
+class MaskPlan(MixPlan):
+    """A per-element mask: ``out = mask * x + (1 - mask) * x[partner]`` over the mask's axes.
+
+    ``axes``: the batch axes the mask spans (non-negative, never 0); ``mask``: float64
+    ``(B, *sizes)`` in [0, 1], 1 where the sample keeps its own data. A mask of only 0 and 1 pastes,
+    any other blends. ``lam[i]`` is exactly ``mask[i].mean()``.
+    """
+
+    axes: tuple[int, ...] = ()
+    mask: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float64))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        axes = tuple(int(a) for a in self.axes)
+        mask = _frozen(self.mask, np.float64)
+        if mask.ndim != len(axes) + 1 or mask.shape[0] != self.batch_size:
+            raise ValueError(
+                f"a mask plan needs a mask of shape (B, *sizes) with one size per axis {axes}; got {mask.shape}"
+            )
+        if mask.size and (mask.min() < 0 or mask.max() > 1):
+            raise ValueError("mask values must lie in [0, 1]")
+        object.__setattr__(self, "axes", axes)
+        object.__setattr__(self, "mask", mask)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.mask.shape[1:])
+
+    @property
+    def binary(self) -> bool:
+        return bool(np.all((self.mask == 0) | (self.mask == 1)))
+
+
+_PLAN_TYPES = {cls.__name__: cls for cls in (MixPlan, BoxPlan, MaskPlan)}
 
 
 def register_plan_type(cls: type) -> type:

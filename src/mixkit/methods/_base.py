@@ -8,9 +8,9 @@ import numpy as np
 
 from .._validate import as_generator, check_batch, check_choice, check_probability
 from .._xp import backend
-from ..kernels import blend, paste
+from ..kernels import blend, mask_mix, paste
 from ..labels import as_targets, check_labels, mix_targets, pair_targets
-from ..plan import BoxPlan, MixPlan
+from ..plan import BoxPlan, MaskPlan, MixPlan
 
 __all__ = ["Mixer", "apply_plan", "check_plan_fits"]
 
@@ -27,7 +27,7 @@ def check_plan_fits(plan: MixPlan, x: Any) -> None:
             f"the plan was sampled for a batch of {plan.batch_size} but x has batch size {b}; "
             "sample a new plan with .sample(len(x), shape=x.shape)"
         )
-    if isinstance(plan, BoxPlan):
+    if isinstance(plan, (BoxPlan, MaskPlan)):
         if plan.axes and max(plan.axes) >= len(x.shape):
             raise ValueError(
                 f"the plan cuts axes {plan.axes} but x has only {len(x.shape)} dimensions"
@@ -65,6 +65,8 @@ def apply_plan(plan: MixPlan, x: Any, *, out: Any = None, inplace: bool = False)
         raise ValueError("x is read-only, so it cannot be mixed in place; drop inplace=True")
     if isinstance(plan, BoxPlan):
         return paste(x, plan.partner, plan.start, plan.stop, plan.axes, out=out)
+    if isinstance(plan, MaskPlan):
+        return mask_mix(x, plan.partner, plan.mask, plan.axes, out=out)
     apply_custom = getattr(plan, "apply_to", None)
     if apply_custom is not None:
         return apply_custom(x, out=out)
