@@ -1,5 +1,14 @@
 """PyTorch glue: losses for mixed targets. Importing this module imports torch."""
 
+from .collate import MixCollate
+from .distributed import DistributedMix, current_rank, rank_generator
 from .losses import mixed_cross_entropy, soft_cross_entropy
 
-__all__ = ["mixed_cross_entropy", "soft_cross_entropy"]
+__all__ = [
+    "DistributedMix",
+    "MixCollate",
+    "current_rank",
+    "mixed_cross_entropy",
+    "rank_generator",
+    "soft_cross_entropy",
+]

@@ -1,0 +1,242 @@
+"""``MixCollate``: mix whole batches inside DataLoader workers, as the ``collate_fn``.
+
+Samples are stacked and mixed in one pass: each output row is written once, straight from the
+sample and its partner, so no float copy of a uint8 batch is made. Convention:
+``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]`` (``lam`` is the weight of the sample's own data).
+
+Random streams: every batch draws its plan from a ``numpy.random.Generator`` spawned from
+``SeedSequence(seed)`` for its (rank, epoch, worker); within a worker the stream advances batch after
+batch. Same seed, epoch and number of workers give the same batches on every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import get_worker_info
+
+from ..methods._base import Mixer, apply_plan
+from ..plan import BoxPlan, MixPlan
+from .distributed import current_rank
+
+__all__ = ["MixCollate"]
+
+# a stream key's first field: epochs set with set_epoch, or derived from the DataLoader (auto)
+_SET, _AUTO = 1, 0
+
+
+class MixCollate:
+    """A DataLoader ``collate_fn`` that stacks samples and mixes the batch with ``transform``.
+
+    Args:
+        transform: a mixkit transform (``MixUp``, ``CutMix``, ``OneOf``, ...). Its ``axes`` count on the
+            batch: ``(-2, -1)`` for CHW samples, ``(1, 2)`` for HWC samples.
+        seed: a non-negative int; all streams (workers, epochs, ranks) are spawned from it.
+        rank: this process's rank under DDP; by default read from ``torch.distributed`` when a
+            process group is initialised, else 0.
+
+    Samples are ``(input, label)`` pairs or bare inputs; inputs are tensors, NumPy arrays or PIL
+    images of one shape and dtype (uint8 CHW or HWC images, or floats), labels are class indices
+    (ints) or probability rows. Returns ``(x, y_mixed)`` (``x`` a tensor ``(B, *sample_shape)`` of
+    the samples' dtype; ``y_mixed`` as ``transform.mix_labels`` gives it), or ``x`` alone for bare inputs.
+
+    Epochs: call ``set_epoch(n)`` at the start of each epoch (as with ``DistributedSampler``); each
+    epoch then gets fresh streams that depend only on ``(seed, n, rank, worker)``. Without
+    ``set_epoch``, a process that lives across epochs (``num_workers=0`` or ``persistent_workers``)
+    continues its stream, and fresh workers key their stream on the DataLoader's per-epoch base seed,
+    so plans never repeat from epoch to epoch; that mode is reproducible when the DataLoader is
+    (``generator=torch.Generator().manual_seed(s)`` or ``torch.manual_seed``). With
+    ``persistent_workers=True`` the workers do not see ``set_epoch``; their streams simply continue.
+    """
+
+    def __init__(self, transform: Mixer, *, seed: int = 0, rank: int | None = None) -> None:
+        if not isinstance(transform, Mixer):
+            raise TypeError(
+                f"MixCollate needs a mixkit transform (MixUp, CutMix, OneOf, ...), got {type(transform).__name__}"
+            )
+        self.transform = transform
+        self.seed = _check_index("seed", seed)
+        self.rank = None if rank is None else _check_index("rank", rank)
+        self.epoch: int | None = None
+        self._streams: dict[tuple[int, ...], np.random.Generator] = {}
+
+    # -- streams ----------------------------------------------------------------------------------
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch``: the following batches draw from that epoch's fresh streams."""
+        self.epoch = _check_index("epoch", epoch)
+        self._streams.clear()
+
+    def _rank(self) -> int:
+        return current_rank() if self.rank is None else self.rank
+
+    def _generator(self) -> np.random.Generator:
+        info = get_worker_info()
+        worker = 0 if info is None else int(info.id) + 1  # 0: the main process
+        if self.epoch is not None:
+            key: tuple[int, ...] = (_SET, self._rank(), self.epoch, worker)
+        else:
+            base = 0 if info is None else int(info.seed) - int(info.id)  # the loader's per-epoch seed
+            key = (_AUTO, self._rank(), base % (1 << 64), worker)
+        gen = self._streams.get(key)
+        if gen is None:
+            gen = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
+            self._streams[key] = gen
+        return gen
+
+    def __getstate__(self) -> dict[str, Any]:
+        # workers started with spawn/forkserver get the rank resolved here, and fresh streams
+        state = dict(self.__dict__)
+        state["rank"] = self._rank()
+        state["_streams"] = {}
+        return state
+
+    # -- collation --------------------------------------------------------------------------------
+    def __call__(self, batch: Any) -> Any:
+        if not isinstance(batch, (list, tuple)):
+            raise TypeError(f"a collate_fn gets a list of samples, got {type(batch).__name__}")
+        if len(batch) == 0:
+            raise ValueError("cannot collate an empty list of samples")
+        pairs = isinstance(batch[0], (tuple, list))
+        if pairs:
+            for i, s in enumerate(batch):
+                if not isinstance(s, (tuple, list)) or len(s) != 2:
+                    raise ValueError(
+                        "samples must all be (input, label) pairs or all bare inputs; "
+                        f"sample {i} is {type(s).__name__}"
+                        + (f" of length {len(s)}" if isinstance(s, (tuple, list)) else "")
+                    )
+            inputs = [s[0] for s in batch]
+        else:
+            inputs = list(batch)
+        arrays = _as_arrays(inputs)
+        b = len(arrays)
+        shape = (b,) + tuple(arrays[0].shape)
+        plan = self.transform.sample(b, rng=self._generator(), shape=shape)
+        x = _mix_into(plan, arrays, shape)
+        if not pairs:
+            return x
+        y = _stack_labels([s[1] for s in batch])
+        return x, self.transform.mix_labels(plan, y)
+
+    def __repr__(self) -> str:
+        return f"MixCollate({self.transform!r}, seed={self.seed}, epoch={self.epoch}, rank={self.rank})"
+
+
+def _check_index(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative int, got {type(value).__name__} ({value!r})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value}")
+    return int(value)
+
+
+def _as_arrays(inputs: list[Any]) -> list[Any]:
+    """NumPy views of the inputs (tensors without a NumPy dtype stay tensors); one shape and dtype."""
+    arrays = []
+    for i, v in enumerate(inputs):
+        if isinstance(v, torch.Tensor):
+            if v.device.type != "cpu":
+                raise ValueError(
+                    f"sample {i} is on {v.device}; collate on the CPU and move the batch afterwards "
+                    "(or mix on the device with the transform itself)"
+                )
+            v = v.detach()
+            if v.dtype not in (torch.bfloat16,) and v.dtype != torch.bool:
+                v = v.numpy()
+        elif hasattr(v, "__array_interface__") and not isinstance(v, np.ndarray):
+            v = np.asarray(v)  # PIL images: HWC (or HW) uint8
+        elif not isinstance(v, np.ndarray):
+            raise TypeError(
+                f"sample {i} is a {type(v).__name__}; expected a tensor, a NumPy array or a PIL image"
+            )
+        arrays.append(v)
+    first = arrays[0]
+    for i, v in enumerate(arrays):
+        if tuple(v.shape) != tuple(first.shape):
+            raise ValueError(
+                f"cannot collate inputs of mixed sizes: sample 0 has shape {tuple(first.shape)} and "
+                f"sample {i} has {tuple(v.shape)}; resize or crop every sample to one size first"
+            )
+        if type(v) is not type(first) or v.dtype != first.dtype:
+            raise ValueError(
+                f"cannot collate inputs of mixed dtypes: sample 0 is {first.dtype} and sample {i} is "
+                f"{v.dtype}; convert every sample to one dtype first"
+            )
+    if isinstance(first, np.ndarray) and first.dtype.kind not in "fui":
+        raise TypeError(f"inputs have dtype {first.dtype}; expected float or integer images")
+    return arrays
+
+
+def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised tensor; in a worker it lives in shared memory, as default_collate's does,
+    so sending it to the main process costs no copy."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    numel = int(np.prod(shape, dtype=np.int64))
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    storage = torch.UntypedStorage._new_shared(numel * itemsize)
+    strides = tuple(int(s) for s in np.cumprod((1,) + shape[:0:-1])[::-1]) if shape else ()
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
+
+
+def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch.Tensor:
+    """Write the mixed batch straight from the samples: one write per output element."""
+    if not isinstance(arrays[0], np.ndarray):  # tensors NumPy cannot view (bfloat16)
+        return apply_plan(plan, torch.stack(arrays), inplace=True)
+    dtype = torch.from_numpy(np.empty(0, dtype=arrays[0].dtype)).dtype
+    out_t = _new_batch(shape, dtype)
+    out = out_t.numpy()
+    partner = plan.partner
+    rows = range(len(arrays))
+    if type(plan) is MixPlan:
+        for i in rows:
+            j = int(partner[i])
+            if j == i or plan.lam[i] == 1.0:
+                out[i] = arrays[i]
+            else:
+                _blend_row(out[i], arrays[i], arrays[j], float(plan.lam[i]))
+        return out_t
+    if type(plan) is BoxPlan:
+        for i in rows:
+            out[i] = arrays[i]
+            j = int(partner[i])
+            if j != i and np.all(plan.stop[i] > plan.start[i]):
+                region = [slice(None)] * (len(shape) - 1)
+                for a, s, e in zip(plan.axes, plan.start[i], plan.stop[i]):
+                    region[a - 1] = slice(int(s), int(e))
+                out[i][tuple(region)] = arrays[j][tuple(region)]
+        return out_t
+    for i in rows:  # masks and other plans: stack, then the kernel mixes in place
+        out[i] = arrays[i]
+    return apply_plan(plan, out_t, inplace=True)
+
+
+def _blend_row(out: np.ndarray, a: np.ndarray, b: np.ndarray, lam: float) -> None:
+    """``out = lam * a + (1 - lam) * b`` for one sample, computed as the blend kernel does."""
+    if out.dtype.kind == "f":
+        cdt = np.promote_types(out.dtype, np.float32)
+        mixed = np.multiply(a, np.asarray(lam).astype(cdt), dtype=cdt)
+        mixed += b * np.asarray(1.0 - lam).astype(cdt)
+        out[...] = mixed
+        return
+    info = np.iinfo(out.dtype)
+    mixed = a.astype(np.float32) * np.float32(lam)
+    mixed += b.astype(np.float32) * np.float32(1.0 - lam)
+    np.rint(mixed, out=mixed)
+    np.clip(mixed, info.min, info.max, out=mixed)
+    out[...] = mixed
+
+
+def _stack_labels(labels: list[Any]) -> torch.Tensor:
+    first = labels[0]
+    if isinstance(first, torch.Tensor):
+        return torch.stack([torch.as_tensor(v) for v in labels])
+    if isinstance(first, np.ndarray) or isinstance(first, (list, tuple)):
+        return torch.as_tensor(np.stack([np.asarray(v) for v in labels]))
+    if isinstance(first, (bool, np.bool_)) or not isinstance(first, (int, float, np.integer, np.floating)):
+        raise TypeError(
+            f"labels must be class indices (ints) or probability rows (arrays), got {type(first).__name__}"
+        )
+    return torch.as_tensor(np.asarray(labels))
