@@ -1,0 +1,338 @@
+"""MixCollate: the DataLoader collate_fn that mixes batches in the workers."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+import mixkit  # noqa: E402
+from mixkit.torch import MixCollate  # noqa: E402
+
+NUM_CLASSES = 5
+
+
+class Images(Dataset):
+    """Deterministic uint8 images (CHW tensors, or HWC NumPy arrays) with class-index labels."""
+
+    def __init__(self, n: int = 24, shape: tuple[int, ...] = (3, 8, 8), hwc: bool = False) -> None:
+        rng = np.random.default_rng(123)
+        self.x = rng.integers(0, 256, size=(n,) + shape, dtype=np.uint8)
+        self.y = np.arange(n) % NUM_CLASSES
+        self.hwc = hwc
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        img = self.x[i]
+        return (img if self.hwc else torch.from_numpy(img.copy())), int(self.y[i])
+
+
+def batches(loader: DataLoader, epochs: int = 1, collate: MixCollate | None = None) -> list:
+    out = []
+    for epoch in range(epochs):
+        if collate is not None:
+            collate.set_epoch(epoch)
+        out.extend((x.clone(), y.clone()) for x, y in loader)
+    return out
+
+
+def samples(n: int = 6, shape=(3, 8, 8), dtype=np.uint8, seed=0):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        data = rng.random((n,) + shape).astype(dtype)
+    else:
+        data = rng.integers(0, 256, size=(n,) + shape).astype(dtype)
+    return data, [(torch.from_numpy(data[i].copy()), i % NUM_CLASSES) for i in range(n)]
+
+
+TRANSFORMS = [
+    mixkit.MixUp(1.0, num_classes=NUM_CLASSES),
+    mixkit.MixUp(0.4, lam_mode="sample", num_classes=NUM_CLASSES, p=0.7),
+    mixkit.CutMix(1.0, num_classes=NUM_CLASSES),
+    mixkit.CutMix(1.0, lam_mode="sample", num_classes=NUM_CLASSES),
+    mixkit.OneOf([mixkit.MixUp(num_classes=NUM_CLASSES), mixkit.CutMix(num_classes=NUM_CLASSES)]),
+]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+def test_matches_the_transform_applied_to_the_stacked_batch(transform, dtype):
+    data, batch = samples(dtype=dtype)
+    collate = MixCollate(transform, seed=3)
+    x, y = collate(batch)
+    # replay: the same stream gives the same plan, applied by the kernels to the stacked batch
+    replay = MixCollate(transform, seed=3)
+    plan = transform.sample(len(batch), rng=replay._generator(), shape=data.shape)
+    want_x, want_y = transform.apply(plan, torch.from_numpy(data), torch.arange(6) % NUM_CLASSES)
+    assert x.dtype == want_x.dtype and x.shape == want_x.shape
+    if np.dtype(dtype).kind == "u":
+        assert (x.int() - want_x.int()).abs().max() <= 1
+    else:
+        torch.testing.assert_close(x, want_x)
+    torch.testing.assert_close(y, want_y)
+    torch.testing.assert_close(y.sum(1), torch.ones(6))
+
+
+def own_label_batch(n, shape, seed=0):
+    """Samples labelled with their own index (num_classes = n), so the mixed labels name the partner."""
+    data = np.random.default_rng(seed).integers(0, 256, size=(n,) + shape, dtype=np.uint8)
+    return data, [(torch.from_numpy(data[i].copy()), i) for i in range(n)]
+
+
+def partner_of(y_row, i):
+    others = [int(k) for k in torch.nonzero(y_row > 0).flatten() if int(k) != i]
+    return others[0] if others else i
+
+
+def test_uint8_mixup_is_the_rounded_blend_and_stays_uint8():
+    data, batch = own_label_batch(6, (3, 8, 8))
+    x, y = MixCollate(mixkit.MixUp(lam=0.25, num_classes=6), seed=0)(batch)
+    assert x.dtype == torch.uint8
+    mixed = 0
+    for i in range(6):
+        j = partner_of(y[i], i)
+        want = data[i] if j == i else np.rint(0.25 * data[i].astype(np.float64) + 0.75 * data[j])
+        assert np.abs(x[i].numpy().astype(np.int64) - want).max() <= 1
+        mixed += j != i
+    assert mixed >= 4
+
+
+def test_cutmix_every_pixel_comes_from_the_sample_or_its_partner_and_lam_is_exact():
+    data, batch = own_label_batch(8, (3, 16, 16), seed=1)
+    x, y = MixCollate(mixkit.CutMix(1.0, lam_mode="sample", num_classes=8), seed=1)(batch)
+    x = x.numpy()
+    for i in range(8):
+        j = partner_of(y[i], i)
+        from_own = (x[i] == data[i]).all(0)
+        from_partner = (x[i] == data[j]).all(0)
+        assert np.all(from_own | from_partner)
+        pasted = ~from_own  # pixels that differ from the sample itself were pasted
+        assert pasted.mean() <= 1 - float(y[i, i]) + 1e-6
+        assert from_own.mean() >= float(y[i, i]) - 1e-6
+
+
+def test_inputs_are_not_modified():
+    data, batch = samples()
+    before = [t.clone() for t, _ in batch]
+    MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=0)(batch)
+    MixCollate(mixkit.CutMix(num_classes=NUM_CLASSES), seed=0)(batch)
+    for (t, _), b in zip(batch, before):
+        assert torch.equal(t, b)
+
+
+def test_hwc_numpy_and_pil_images():
+    pil = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(0)
+    arrs = [rng.integers(0, 256, size=(8, 10, 3), dtype=np.uint8) for _ in range(4)]
+    cut = mixkit.CutMix(1.0, axes=(1, 2), num_classes=NUM_CLASSES)  # NHWC: cut along H and W
+    x_np, _ = MixCollate(cut, seed=0)([(a, i) for i, a in enumerate(arrs)])
+    x_pil, _ = MixCollate(cut, seed=0)([(pil.fromarray(a), i) for i, a in enumerate(arrs)])
+    assert x_np.shape == (4, 8, 10, 3) and x_np.dtype == torch.uint8
+    assert torch.equal(x_np, x_pil)
+
+
+def test_bare_inputs_return_the_batch_alone():
+    _, batch = samples()
+    x = MixCollate(mixkit.MixUp(), seed=0)([t for t, _ in batch])
+    assert isinstance(x, torch.Tensor) and x.shape == (6, 3, 8, 8)
+
+
+def test_probability_labels():
+    _, batch = samples()
+    probs = [(t, np.eye(NUM_CLASSES, dtype=np.float32)[i % NUM_CLASSES]) for i, (t, _) in enumerate(batch)]
+    _, y = MixCollate(mixkit.MixUp(), seed=0)(probs)
+    assert y.shape == (6, NUM_CLASSES) and y.dtype == torch.float32
+    torch.testing.assert_close(y.sum(1), torch.ones(6))
+
+
+def test_bfloat16_tensors_are_mixed_by_the_torch_kernels():
+    batch = [(torch.rand(3, 4, 4).to(torch.bfloat16), i % NUM_CLASSES) for i in range(4)]
+    x, _ = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=0)(batch)
+    assert x.dtype == torch.bfloat16 and x.shape == (4, 3, 4, 4)
+
+
+def test_mask_plans_fall_back_to_the_kernel():
+    class Half(mixkit.MixUp):
+        def sample(self, batch_size, *, rng=None, shape=None):
+            base = super().sample(batch_size, rng=rng, shape=shape)
+            mask = np.zeros((batch_size,) + tuple(shape[-2:]))
+            mask[:, :, : shape[-1] // 2] = 1.0
+            lam = np.where(base.partner == np.arange(batch_size), 1.0, 0.5)
+            mask[lam == 1.0] = 1.0
+            return mixkit.MaskPlan(partner=base.partner, lam=lam, axes=(2, 3), mask=mask)
+
+    data, batch = samples()
+    x, _ = MixCollate(Half(num_classes=NUM_CLASSES), seed=0)(batch)
+    assert torch.equal(x[:, :, :, :4], torch.from_numpy(data)[:, :, :, :4])
+
+
+# ---- streams: workers, epochs, ranks ----------------------------------------------------------
+
+
+def test_same_seed_and_workers_give_identical_batches_across_runs():
+    ds = Images()
+    runs = []
+    for _ in range(2):
+        collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=7)
+        loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
+        runs.append(batches(loader, epochs=2, collate=collate))
+    assert len(runs[0]) == 12
+    for (xa, ya), (xb, yb) in zip(*runs):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_different_epochs_and_seeds_give_different_plans():
+    ds = Images()
+    collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=7)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
+    got = batches(loader, epochs=2, collate=collate)
+    first, second = got[:6], got[6:]
+    assert sum(not torch.equal(a[1], b[1]) for a, b in zip(first, second)) >= 5
+    other = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=8)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=other)
+    got8 = batches(loader, epochs=1, collate=other)
+    assert sum(not torch.equal(a[1], b[1]) for a, b in zip(first, got8)) >= 5
+
+
+def test_workers_draw_from_independent_streams():
+    ds = Images(n=8)
+    collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=0)
+    collate.set_epoch(0)
+    # two workers each see the same first-batch shape; their plans must differ
+    loader = DataLoader(Images(n=8), batch_size=4, num_workers=2, collate_fn=collate)
+    (_, y0), (_, y1) = list(loader)
+    lam0 = y0.max(1).values
+    lam1 = y1.max(1).values
+    assert not torch.equal(lam0, lam1)
+    assert len(ds) == 8
+
+
+def test_set_epoch_replays_an_epoch_in_the_main_process():
+    ds = Images()
+    collate = MixCollate(mixkit.CutMix(num_classes=NUM_CLASSES), seed=1)
+    loader = DataLoader(ds, batch_size=4, num_workers=0, collate_fn=collate)
+    collate.set_epoch(3)
+    a = [y for _, y in loader]
+    collate.set_epoch(4)
+    b = [y for _, y in loader]
+    collate.set_epoch(3)
+    c = [y for _, y in loader]
+    assert all(torch.equal(u, v) for u, v in zip(a, c))
+    assert any(not torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_without_set_epoch_plans_do_not_repeat_and_a_seeded_loader_reproduces():
+    ds = Images()
+
+    def run():
+        collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=2)
+        gen = torch.Generator().manual_seed(0)
+        loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, generator=gen)
+        return [y for _ in range(2) for _, y in loader]
+
+    one, two = run(), run()
+    assert all(torch.equal(u, v) for u, v in zip(one, two))
+    assert sum(not torch.equal(u, v) for u, v in zip(one[:6], one[6:])) >= 5
+    # the main process continues its stream from epoch to epoch
+    collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=2)
+    loader = DataLoader(ds, batch_size=4, num_workers=0, collate_fn=collate)
+    e0 = [y for _, y in loader]
+    e1 = [y for _, y in loader]
+    assert sum(not torch.equal(u, v) for u, v in zip(e0, e1)) >= 5
+
+
+def test_ranks_get_independent_streams():
+    _, batch = samples(n=16)
+    ys = [MixCollate(mixkit.MixUp(lam_mode="sample", num_classes=NUM_CLASSES), seed=0, rank=r)(batch)[1]
+          for r in (0, 1)]
+    assert not torch.equal(ys[0], ys[1])
+
+
+def test_workers_allocate_the_batch_in_shared_memory():
+    collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=0)
+    loader = DataLoader(Images(n=8), batch_size=4, num_workers=1, collate_fn=collate)
+    x, _ = next(iter(loader))
+    assert x.is_shared()
+
+
+def test_picklable_and_repr():
+    collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=4)
+    collate.set_epoch(2)
+    clone = pickle.loads(pickle.dumps(collate))
+    _, batch = samples()
+    assert torch.equal(collate(batch)[1], clone(batch)[1])
+    assert "seed=4" in repr(collate) and "epoch=2" in repr(collate)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 9), alpha=st.floats(0.1, 4.0))
+def test_property_rows_lie_between_sample_and_partner(seed, n, alpha):
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, size=(n, 2, 3, 3), dtype=np.uint8)
+    batch = [(torch.from_numpy(data[i].copy()), i % NUM_CLASSES) for i in range(n)]
+    t = mixkit.MixUp(alpha, lam_mode="sample", num_classes=NUM_CLASSES)
+    x, y = MixCollate(t, seed=seed)(batch)
+    plan = t.sample(n, rng=MixCollate(t, seed=seed)._generator(), shape=data.shape)
+    lo = np.minimum(data, data[plan.partner]).astype(np.int64)
+    hi = np.maximum(data, data[plan.partner]).astype(np.int64)
+    got = x.numpy().astype(np.int64)
+    assert np.all(got >= lo) and np.all(got <= hi)
+    assert torch.all(y >= 0) and torch.allclose(y.sum(1), torch.ones(n))
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+def test_mixed_image_sizes_are_refused():
+    batch = [(torch.zeros(3, 8, 8, dtype=torch.uint8), 0), (torch.zeros(3, 8, 6, dtype=torch.uint8), 1)]
+    with pytest.raises(ValueError, match=r"mixed sizes: sample 0 has shape \(3, 8, 8\) and sample 1 has \(3, 8, 6\)"):
+        MixCollate(mixkit.MixUp(num_classes=2), seed=0)(batch)
+
+
+def test_mixed_dtypes_are_refused():
+    batch = [(torch.zeros(3, 4, 4, dtype=torch.uint8), 0), (torch.zeros(3, 4, 4), 1)]
+    with pytest.raises(ValueError, match="mixed dtypes: sample 0 is uint8 and sample 1 is float32"):
+        MixCollate(mixkit.MixUp(num_classes=2), seed=0)(batch)
+
+
+@pytest.mark.parametrize(
+    "batch, exc, match",
+    [
+        ("not a list", TypeError, "a collate_fn gets a list of samples, got str"),
+        ([], ValueError, "cannot collate an empty list"),
+        ([(np.zeros(2), 0), np.zeros(2)], ValueError, "all be \\(input, label\\) pairs .* sample 1 is ndarray"),
+        ([(np.zeros(2), 0, 1)], ValueError, "sample 0 is tuple of length 3"),
+        ([("text", 0)], TypeError, "sample 0 is a str; expected a tensor, a NumPy array or a PIL image"),
+        ([(np.zeros(2, dtype=bool), 0)], TypeError, "inputs have dtype bool"),
+        ([(np.zeros(2), "cat")], TypeError, "labels must be class indices .* got str"),
+    ],
+)
+def test_bad_batches(batch, exc, match):
+    with pytest.raises(exc, match=match):
+        MixCollate(mixkit.MixUp(num_classes=2), seed=0)(batch)
+
+
+def test_bad_construction():
+    with pytest.raises(TypeError, match="needs a mixkit transform .* got function"):
+        MixCollate(lambda x: x)
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        MixCollate(mixkit.MixUp(), seed=-1)
+    with pytest.raises(TypeError, match="seed must be a non-negative int, got float"):
+        MixCollate(mixkit.MixUp(), seed=1.5)
+    with pytest.raises(ValueError, match="epoch must be a non-negative int, got -2"):
+        MixCollate(mixkit.MixUp()).set_epoch(-2)
+
+
+def test_labels_are_checked_by_the_transform():
+    _, batch = samples()
+    with pytest.raises(ValueError, match="num_classes is needed"):
+        MixCollate(mixkit.MixUp(), seed=0)(batch)
