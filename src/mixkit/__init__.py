@@ -9,6 +9,7 @@ sample's own data. ``import mixkit`` imports no deep-learning framework; glue li
 from .kernels import blend, box_mask, mask_mix, paste
 from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
 from .methods import CutMix, Mixer, MixUp, OneOf, apply_plan, cutmix, mixup
+from .methods import FMix, GridMix, ResizeMix, ResizePlan, SaliencyMix, SmoothMix
 from .pairing import sample_partner
 from .plan import BoxPlan, MaskPlan, MixPlan, plan_from_dict
 from .sampling import sample_lam
@@ -18,12 +19,18 @@ __version__ = "0.1.0"
 __all__ = [
     "BoxPlan",
     "CutMix",
+    "FMix",
+    "GridMix",
     "MaskPlan",
     "MixPlan",
     "MixUp",
     "MixedTargets",
     "Mixer",
     "OneOf",
+    "ResizeMix",
+    "ResizePlan",
+    "SaliencyMix",
+    "SmoothMix",
     "__version__",
     "apply_plan",
     "as_targets",

@@ -1,0 +1,385 @@
+"""Mask-based mixing: FMix, SmoothMix, GridMix and SaliencyMix.
+
+Each method samples a per-sample mask (or a box) and applies it with the shared kernels. The
+convention is the same as everywhere: ``out = mask * x + (1 - mask) * x[partner]`` over the mask's
+axes, so 1 marks the sample's own data, and ``lam[i]`` is exactly ``mask[i].mean()`` (for a box, the
+exact kept fraction). A 0/1 mask pastes; any other mask blends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._validate import as_generator, check_alpha, check_batch, check_choice, normalize_axes
+from .._xp import to_numpy
+from ..labels import check_labels
+from ..pairing import PAIRINGS, sample_partner
+from ..plan import BoxPlan, MaskPlan
+from ..saliency import spectral_residual_saliency
+from ..sampling import LAM_MODES, sample_applied, sample_lam
+from ._base import Mixer
+from .mixup import _check_batch_size
+
+__all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_axes_option", "mask_lam"]
+
+
+def check_axes_option(axes: Any) -> tuple[int, ...]:
+    """Validate an ``axes=`` option (an int or a non-empty tuple of ints), before the batch is known."""
+    axes_t = (axes,) if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool) else axes
+    try:
+        axes_t = tuple(axes_t)
+    except TypeError:
+        raise TypeError(f"axes must be an int or a tuple of ints, got {type(axes).__name__}") from None
+    if not axes_t:
+        raise ValueError("axes must name at least one axis to mix along, got ()")
+    if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
+        raise TypeError(f"axes must be ints, got {axes_t!r}")
+    if len(set(int(a) for a in axes_t)) != len(axes_t):
+        raise ValueError(f"axes {axes_t!r} repeat an axis; name each axis once")
+    return tuple(int(a) for a in axes_t)
+
+
+def _check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> tuple[Any, Any]:
+    """A ``(low, high)`` pair with ``lo <= low <= high <= hi`` (ints when ``integer``)."""
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r}") from None
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if any(isinstance(v, bool) or not isinstance(v, kinds) for v in (a, b)):
+        what = "ints" if integer else "numbers"
+        raise TypeError(f"{name} must be a pair of {what}, got {value!r}")
+    if not (lo <= a <= b <= hi):
+        raise ValueError(f"{name} must satisfy {lo} <= low <= high <= {hi}, got {value!r}")
+    return (int(a), int(b)) if integer else (float(a), float(b))
+
+
+def mask_lam(mask: np.ndarray) -> np.ndarray:
+    """``lam[i] = mask[i].mean()`` for a mask ``(B, *sizes)``, computed exactly as NumPy's mean of each row."""
+    return np.array([float(m.mean()) for m in mask], dtype=np.float64)
+
+
+class _MaskMixer(Mixer):
+    """Shared options and sampling of the mask methods; subclasses provide :meth:`_masks`."""
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        *,
+        axes: int | tuple[int, ...] = (-2, -1),
+        lam_mode: str = "batch",
+        pairing: str = "shuffle",
+        num_classes: int | None = None,
+        p: float = 1.0,
+        label_smoothing: float = 0.0,
+        label_format: str = "dense",
+    ) -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
+                         label_format=label_format)
+        self.alpha = check_alpha(alpha)
+        self.axes = check_axes_option(axes)
+        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        self.pairing = check_choice("pairing", pairing, PAIRINGS)
+
+    def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Masks ``(n, *sizes)`` in [0, 1] (1 = own data), one per entry of ``lam0`` (target ``lam``)."""
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MaskPlan:
+        """Draw partners and masks for a batch of shape ``shape`` (the full ``x.shape``)."""
+        if shape is None:
+            raise ValueError(f"{type(self).__name__}.sample needs the batch's shape to build masks: pass shape=x.shape")
+        shape = tuple(int(s) for s in shape)
+        batch_size = _check_batch_size(batch_size, shape)
+        axes = normalize_axes(self.axes, len(shape))
+        sizes = tuple(shape[a] for a in axes)
+        gen = as_generator(rng)
+        partner = sample_partner(batch_size, self.pairing, gen)
+        lam0 = sample_lam(batch_size, self.alpha, self.lam_mode, gen)
+        shared = self.lam_mode == "batch"
+        n = 1 if shared else batch_size
+        if batch_size and int(np.prod(sizes)) > 0:
+            mask = np.clip(self._masks(sizes, lam0[:n], gen), 0.0, 1.0)
+            if shared:
+                mask = np.repeat(mask, batch_size, axis=0)
+        else:
+            mask = np.ones((batch_size,) + sizes)
+        applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
+        rows = np.arange(batch_size)
+        keep = (~applied) | (partner == rows)
+        mask[keep] = 1.0
+        partner = np.where(applied, partner, rows)
+        lam = mask_lam(mask) if mask.size else np.ones(batch_size)
+        return MaskPlan(partner=partner, lam=lam, axes=axes, mask=mask)
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "axes": self.axes, "lam_mode": self.lam_mode, "pairing": self.pairing}
+
+
+def _grid(sizes: tuple[int, ...]) -> list[np.ndarray]:
+    return [np.arange(s, dtype=np.float64) for s in sizes]
+
+
+def _rank_mask(grey: np.ndarray, lam0: np.ndarray, max_soft: float) -> np.ndarray:
+    """Keep the ``round(lam0 * N)`` largest values of each ``grey`` row (1), the rest from the partner (0).
+
+    With ``max_soft > 0`` the ranks around the cut get a linear ramp from 1 to 0, over at most
+    ``max_soft * N`` ranks on each side, so the edge blends.
+    """
+    n, shape = grey.shape[0], grey.shape[1:]
+    total = int(np.prod(shape))
+    flat = grey.reshape(n, total)
+    order = np.argsort(-flat, axis=1, kind="stable")
+    out = np.zeros((n, total))
+    for i in range(n):
+        keep = int(np.rint(lam0[i] * total))
+        soft = int(np.floor(total * min(max_soft, lam0[i], 1.0 - lam0[i])))
+        lo, hi = keep - soft, keep + soft
+        values = np.zeros(total)
+        values[:lo] = 1.0
+        if hi > lo:
+            values[lo:hi] = np.linspace(1.0, 0.0, hi - lo + 2)[1:-1]
+        out[i, order[i]] = values
+    return out.reshape((n,) + shape)
+
+
+class FMix(_MaskMixer):
+    """FMix (Harris et al., 2020): masks from thresholded low-frequency Fourier noise.
+
+    Random complex noise is weighted by ``1 / f ** decay_power`` and turned back into an image; the
+    ``round(lam0 * N)`` largest values keep the sample's own data (``lam0 ~ Beta(alpha, alpha)``), the
+    rest come from the partner. ``lam`` is the exact mean of the mask.
+
+    Args:
+        alpha: ``lam0 ~ Beta(alpha, alpha)``, the target kept fraction.
+        decay_power: how fast high frequencies fade; larger gives smoother, blobbier masks.
+        max_soft: 0 gives a binary mask (a paste); ``> 0`` ramps the mask over up to ``max_soft * N``
+            elements on each side of the cut, so the edge blends.
+        axes: the axes the mask spans (``(-2, -1)`` for NCHW images; one axis for series, three for
+            volumes); other axes are taken whole.
+        lam_mode: ``"batch"`` (one mask for the batch, as in the paper) or ``"sample"``.
+        pairing, num_classes, p, label_smoothing, label_format: as in :class:`~mixkit.MixUp`.
+    """
+
+    def __init__(self, alpha: float = 1.0, *, decay_power: float = 3.0, max_soft: float = 0.0,
+                 axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
+                 num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
+                 label_format: str = "dense") -> None:
+        super().__init__(alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
+                         label_smoothing=label_smoothing, label_format=label_format)
+        self.decay_power = check_alpha(decay_power, "decay_power")
+        if isinstance(max_soft, bool) or not isinstance(max_soft, (int, float)) or not 0.0 <= max_soft <= 0.5:
+            raise ValueError(f"max_soft must be a number in [0, 0.5], got {max_soft!r}")
+        self.max_soft = float(max_soft)
+
+    def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n = lam0.shape[0]
+        freqs = [np.fft.fftfreq(s) for s in sizes[:-1]] + [np.fft.rfftfreq(sizes[-1])]
+        mesh = np.meshgrid(*freqs, indexing="ij")
+        f = np.sqrt(sum(m ** 2 for m in mesh))
+        scale = 1.0 / np.maximum(f, 1.0 / max(sizes)) ** self.decay_power
+        spec = rng.standard_normal((n,) + f.shape) + 1j * rng.standard_normal((n,) + f.shape)
+        grey = np.fft.irfftn(spec * scale, s=sizes, axes=tuple(range(1, len(sizes) + 1)))
+        return _rank_mask(grey, lam0, self.max_soft)
+
+    def _repr_fields(self) -> dict[str, Any]:
+        out = super()._repr_fields()
+        out["decay_power"] = self.decay_power
+        if self.max_soft:
+            out["max_soft"] = self.max_soft
+        return out
+
+
+SMOOTH_SHAPES = ("circle", "square")
+
+
+class SmoothMix(_MaskMixer):
+    """SmoothMix (Lee et al., 2020): a soft-edged region of the partner, so the mix has no sharp seams.
+
+    The partner's weight is a Gaussian blob ``exp(-d^2 / 2)`` centred uniformly at random, with
+    ``d`` the distance in units of ``sigma`` (per axis, a fraction of that axis' length drawn from
+    ``sigma``); ``shape="square"`` uses the per-axis maximum norm with a steeper edge instead, a square
+    with soft edges. The mask is ``1 - blob``, so ``lam`` (its exact mean) follows from the geometry;
+    ``alpha`` is not used.
+
+    Args:
+        sigma: ``(low, high)`` fraction of each axis for the blob's width, drawn uniformly.
+        shape: ``"circle"`` or ``"square"``.
+        axes, lam_mode, pairing, num_classes, p, label_smoothing, label_format: as in :class:`FMix`.
+    """
+
+    def __init__(self, *, sigma: tuple[float, float] = (0.15, 0.35), shape: str = "circle",
+                 axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
+                 num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
+                 label_format: str = "dense") -> None:
+        super().__init__(1.0, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
+                         label_smoothing=label_smoothing, label_format=label_format)
+        self.sigma = _check_range("sigma", sigma, 1e-6, 10.0)
+        self.shape = check_choice("shape", shape, SMOOTH_SHAPES)
+
+    def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, k = lam0.shape[0], len(sizes)
+        size = np.asarray(sizes, dtype=np.float64)
+        centre = rng.random((n, k)) * size
+        sig = rng.uniform(self.sigma[0], self.sigma[1], size=(n, 1)) * size
+        grids = _grid(sizes)
+        dist = []
+        for a in range(k):
+            shape = [n] + [1] * k
+            shape[a + 1] = sizes[a]
+            d = (grids[a][None, :] - centre[:, a : a + 1] + 0.5) / sig[:, a : a + 1]
+            dist.append(d.reshape(shape))
+        if self.shape == "circle":
+            blob = np.exp(-0.5 * sum(d ** 2 for d in dist))
+        else:
+            cheb = np.abs(dist[0])
+            for d in dist[1:]:
+                cheb = np.maximum(cheb, np.abs(d))
+            blob = np.exp(-0.5 * cheb ** 6)
+        return 1.0 - np.broadcast_to(blob, (n,) + sizes)
+
+    def _repr_fields(self) -> dict[str, Any]:
+        out = super()._repr_fields()
+        del out["alpha"]
+        out.update(sigma=self.sigma, shape=self.shape)
+        return out
+
+
+class GridMix(_MaskMixer):
+    """GridMix (Baek et al., 2021): a grid of cells, each taken whole from the sample or the partner.
+
+    Each axis is cut into ``n`` near-equal cells, ``n`` drawn uniformly from ``grid``; each cell comes
+    from the partner with probability ``1 - lam0``, ``lam0 ~ Beta(alpha, alpha)``. The mask is binary
+    (a paste) and ``lam`` is its exact mean.
+
+    Args:
+        grid: ``(low, high)`` number of cells per axis, drawn uniformly (inclusive).
+        alpha, axes, lam_mode, pairing, num_classes, p, label_smoothing, label_format: as in :class:`FMix`.
+    """
+
+    def __init__(self, alpha: float = 1.0, *, grid: tuple[int, int] = (2, 6),
+                 axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
+                 num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
+                 label_format: str = "dense") -> None:
+        super().__init__(alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
+                         label_smoothing=label_smoothing, label_format=label_format)
+        self.grid = _check_range("grid", grid, 1, 10_000, integer=True)
+
+    def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, k = lam0.shape[0], len(sizes)
+        out = np.empty((n,) + sizes)
+        cells = rng.integers(self.grid[0], self.grid[1] + 1, size=n)
+        for i in range(n):
+            c = int(cells[i])
+            own = rng.random((c,) * k) < lam0[i]
+            index = np.ix_(*[np.minimum(np.arange(s) * c // max(s, 1), c - 1) for s in sizes])
+            out[i] = own[index]
+        return out
+
+    def _repr_fields(self) -> dict[str, Any]:
+        out = super()._repr_fields()
+        out["grid"] = self.grid
+        return out
+
+
+SaliencyFn = Callable[[Any], Any]
+
+
+class SaliencyMix(Mixer):
+    """SaliencyMix (Uddin et al., 2021): a CutMix box centred on the partner's most salient point.
+
+    The box covers about ``1 - lam0`` of the sample (``lam0 ~ Beta(alpha, alpha)``) and is pasted
+    from the partner at the same place, so the pasted patch holds the partner's salient content;
+    ``lam`` is the exact kept fraction after clipping. The saliency is model-free by default (the
+    spectral residual of the channel mean); pass ``saliency=`` a function ``x -> (B, *sizes)`` map
+    (for instance the input gradient of a model), or give maps per call with
+    ``sample(..., saliency=maps)``. The plan is a :class:`~mixkit.BoxPlan`, applied as a paste.
+
+    Args:
+        alpha: box size ``1 - lam0``, ``lam0 ~ Beta(alpha, alpha)``.
+        saliency: ``"spectral"`` or a callable taking the batch and returning maps ``(B, *sizes)``.
+        axes, lam_mode, pairing, num_classes, p, label_smoothing, label_format: as in :class:`FMix`;
+            ``lam_mode="batch"`` draws one box size per call, centres are per sample.
+    """
+
+    def __init__(self, alpha: float = 1.0, *, saliency: str | SaliencyFn = "spectral",
+                 axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
+                 num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
+                 label_format: str = "dense") -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
+        self.alpha = check_alpha(alpha)
+        if not callable(saliency):
+            check_choice("saliency", saliency, ("spectral",))
+        self.saliency = saliency
+        self.axes = check_axes_option(axes)
+        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        self.pairing = check_choice("pairing", pairing, PAIRINGS)
+
+    def saliency_maps(self, x: Any, axes: tuple[int, ...]) -> np.ndarray:
+        """Saliency ``(B, *sizes)`` (float64 NumPy) of the batch ``x`` over ``axes``."""
+        if callable(self.saliency):
+            maps = np.asarray(to_numpy(self.saliency(x)), dtype=np.float64)
+        else:
+            maps = spectral_residual_saliency(to_numpy(x), axes)
+        return maps
+
+    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
+               x: Any = None, saliency: Any = None) -> BoxPlan:
+        """Draw partners and boxes; needs the batch ``x`` or its ``saliency`` maps ``(B, *sizes)``."""
+        if shape is None:
+            raise ValueError("SaliencyMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
+        shape = tuple(int(s) for s in shape)
+        batch_size = _check_batch_size(batch_size, shape)
+        axes = normalize_axes(self.axes, len(shape))
+        sizes = tuple(shape[a] for a in axes)
+        if saliency is None:
+            if x is None:
+                raise ValueError(
+                    "SaliencyMix needs the batch to find salient points: pass x=batch or saliency=maps "
+                    "to sample() (calling the transform does this)"
+                )
+            saliency = self.saliency_maps(x, axes)
+        maps = np.asarray(to_numpy(saliency), dtype=np.float64)
+        if maps.shape != (batch_size,) + sizes:
+            raise ValueError(
+                f"saliency maps must have shape (B, *sizes) = {(batch_size,) + sizes}, got {maps.shape}"
+            )
+        gen = as_generator(rng)
+        partner = sample_partner(batch_size, self.pairing, gen)
+        lam0 = sample_lam(batch_size, self.alpha, self.lam_mode, gen)
+        size = np.asarray(sizes, dtype=np.int64)
+        side = np.rint(((1.0 - lam0) ** (1.0 / len(sizes)))[:, None] * size[None, :]).astype(np.int64)
+        flat = maps.reshape(batch_size, int(np.prod(sizes, dtype=np.int64)))
+        peak = np.argmax(flat, axis=1) if flat.size else np.zeros(batch_size, np.int64)
+        centre = np.stack(np.unravel_index(peak, sizes), axis=1).reshape(batch_size, len(sizes))
+        centre = centre[partner]
+        start = np.clip(centre - side // 2, 0, size)
+        stop = np.clip(centre - side // 2 + side, 0, size)
+        applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
+        rows = np.arange(batch_size)
+        empty = (~applied) | (partner == rows)
+        start = np.where(empty[:, None], 0, start)
+        stop = np.where(empty[:, None], 0, stop)
+        partner = np.where(applied, partner, rows)
+        total = float(np.prod(sizes))
+        volume = np.prod(stop - start, axis=1).astype(np.float64)
+        lam = 1.0 - volume / total if total > 0 else np.ones(batch_size)
+        return BoxPlan(partner=partner, lam=lam, axes=axes, sizes=sizes, start=start, stop=stop)
+
+    def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
+                 inplace: bool = False) -> tuple[Any, Any]:
+        """Sample a plan from ``x``'s saliency and apply it; returns ``(x_mixed, y_mixed)``."""
+        check_batch(x)
+        b = int(x.shape[0])
+        if y is not None:
+            check_labels(y, b, self.num_classes)
+        plan = self.sample(b, rng=as_generator(rng), shape=tuple(int(s) for s in x.shape), x=x)
+        return self.apply(plan, x, y, out=out, inplace=inplace)
+
+    def _repr_fields(self) -> dict[str, Any]:
+        sal = self.saliency if isinstance(self.saliency, str) else getattr(self.saliency, "__name__", "callable")
+        return {"alpha": self.alpha, "saliency": sal, "axes": self.axes, "lam_mode": self.lam_mode,
+                "pairing": self.pairing}
