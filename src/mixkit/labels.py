@@ -69,7 +69,10 @@ def check_labels(y: Any, batch_size: int, num_classes: int | None, name: str = "
                 f"{name} holds class indices of shape {shape}, so num_classes is needed to build "
                 "targets; pass num_classes=C (or give probabilities of shape (batch_size, C))"
             )
-        if batch_size:
+        # The range check reads two numbers back to the host; on an accelerator that would stall the
+        # device every call, so it runs for host arrays only (a bad index still fails in the one-hot).
+        on_host = kind != "torch" or y.device.type == "cpu"
+        if batch_size and on_host:
             host = to_numpy(y) if kind != "torch" else y.detach()
             lo, hi = int(host.min()), int(host.max())
             if lo < 0:
