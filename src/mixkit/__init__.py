@@ -10,6 +10,8 @@ from .kernels import blend, box_mask, mask_mix, paste
 from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
 from .methods import CutMix, Mixer, MixUp, OneOf, apply_plan, cutmix, mixup
 from .methods import FMix, GridMix, ResizeMix, ResizePlan, SaliencyMix, SmoothMix
+from .methods import AudioMixUp, ClassMix, Mosaic, MosaicPlan, TabularMixUp
+from .companions import MixedMasks, convert_boxes
 from .pairing import sample_partner
 from .plan import BoxPlan, MaskPlan, MixPlan, plan_from_dict
 from .sampling import sample_lam
@@ -17,25 +19,32 @@ from .sampling import sample_lam
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioMixUp",
     "BoxPlan",
+    "ClassMix",
     "CutMix",
     "FMix",
     "GridMix",
     "MaskPlan",
     "MixPlan",
     "MixUp",
+    "MixedMasks",
     "MixedTargets",
     "Mixer",
+    "Mosaic",
+    "MosaicPlan",
     "OneOf",
     "ResizeMix",
     "ResizePlan",
     "SaliencyMix",
     "SmoothMix",
+    "TabularMixUp",
     "__version__",
     "apply_plan",
     "as_targets",
     "blend",
     "box_mask",
+    "convert_boxes",
     "cutmix",
     "mask_mix",
     "mix_targets",

@@ -1,23 +1,34 @@
 """Mixing methods: each samples a plan and applies it with the pure kernels."""
 
 from ._base import Mixer, apply_plan
+from .audio import AudioMixUp, LoudnessPlan
+from .classmix import ClassMix
 from .compose import OneOf
 from .cutmix import CutMix, cutmix
 from .masks import FMix, GridMix, SaliencyMix, SmoothMix
 from .mixup import MixUp, mixup
+from .mosaic import Mosaic, MosaicPlan
 from .resizemix import ResizeMix, ResizePlan
+from .tabular import TabularMixUp, TabularPlan
 
 __all__ = [
+    "AudioMixUp",
+    "ClassMix",
     "CutMix",
     "FMix",
     "GridMix",
+    "LoudnessPlan",
     "Mixer",
     "MixUp",
+    "Mosaic",
+    "MosaicPlan",
     "OneOf",
     "ResizeMix",
     "ResizePlan",
     "SaliencyMix",
     "SmoothMix",
+    "TabularMixUp",
+    "TabularPlan",
     "apply_plan",
     "cutmix",
     "mixup",

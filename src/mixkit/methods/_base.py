@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -102,11 +103,27 @@ class Mixer:
     def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MixPlan:
         raise NotImplementedError
 
+    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
+                           sample: dict[str, Any]) -> MixPlan:
+        """The plan for a structured sample; methods whose plan depends on a companion (ClassMix reads
+        the segmentation mask) override this."""
+        return self.sample(batch_size, rng=rng, shape=shape)
+
     # -- shared protocol -------------------------------------------------------------------------
     def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
-                 inplace: bool = False) -> tuple[Any, Any]:
+                 inplace: bool = False, **companions: Any) -> Any:
         """Sample a plan for ``x`` and apply it; returns ``(x_mixed, y_mixed)`` (``y_mixed`` is None
-        when ``y`` is None)."""
+        when ``y`` is None).
+
+        Structured samples: a dict ``{"image" or "x": batch, "labels": y, "mask": ..., "boxes": ...}``,
+        or companions as keywords (``mask=``, ``boxes=``, ``box_labels=``, ``keypoints=``,
+        ``padding_mask=``, ``lengths=``, ``token_labels=``), are all mixed with the same plan and
+        returned as a dict (see :mod:`mixkit.methods._structured` for the keys and options).
+        """
+        if isinstance(x, Mapping) or companions:
+            from ._structured import call_structured
+
+            return call_structured(self, x, y, rng=rng, out=out, inplace=inplace, extra=companions)
         check_batch(x)
         b = int(x.shape[0])
         if y is not None:
@@ -115,8 +132,13 @@ class Mixer:
         return self.apply(plan, x, y, out=out, inplace=inplace)
 
     def apply(self, plan: MixPlan, x: Any, y: Any = None, *, out: Any = None,
-              inplace: bool = False) -> tuple[Any, Any]:
-        """Apply a plan from :meth:`sample` to ``x`` ``(B, ...)`` and labels ``y``."""
+              inplace: bool = False, **companions: Any) -> Any:
+        """Apply a plan from :meth:`sample` to ``x`` ``(B, ...)`` and labels ``y`` (or to a structured
+        sample, as in :meth:`__call__`)."""
+        if isinstance(x, Mapping) or companions:
+            from ._structured import apply_to_sample
+
+            return apply_to_sample(self, plan, x, y, out=out, inplace=inplace, extra=companions)
         check_batch(x)
         check_plan_fits(plan, x)
         y = None if y is None else check_labels(y, int(x.shape[0]), self.num_classes)
@@ -126,6 +148,11 @@ class Mixer:
     def mix_labels(self, plan: MixPlan, y: Any) -> Any:
         """Labels mixed with the plan's ``partner`` and ``lam``: dense ``(B, C)`` or the pair form."""
         y = check_labels(y, plan.batch_size, self.num_classes)
+        many = getattr(plan, "mix_label_targets", None)
+        if many is not None:  # plans with more than two sources per sample (Mosaic)
+            if self.label_format == "pair":
+                raise ValueError(f"{type(plan).__name__} mixes more than two samples; use label_format='dense'")
+            return many(as_targets(y, num_classes=self.num_classes, label_smoothing=self.label_smoothing))
         if self.label_format == "pair":
             return pair_targets(y, plan.partner, plan.lam, num_classes=self.num_classes,
                                 label_smoothing=self.label_smoothing)

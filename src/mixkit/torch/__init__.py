@@ -3,9 +3,11 @@
 from .collate import MixCollate
 from .distributed import DistributedMix, current_rank, rank_generator
 from .losses import mixed_cross_entropy, soft_cross_entropy
+from .manifold import ManifoldMixup
 
 __all__ = [
     "DistributedMix",
+    "ManifoldMixup",
     "MixCollate",
     "current_rank",
     "mixed_cross_entropy",
