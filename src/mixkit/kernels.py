@@ -16,38 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ._xp import backend, dtype_kind
+from ._native import blend_native, paste_native
+from ._xp import backend
 
 __all__ = ["blend", "box_mask", "mask_mix", "paste"]
-
-# Rows are processed in chunks of about this many bytes so temporaries stay cache-sized.
-_CHUNK_BYTES = 1 << 20
-
-
-def _chunk_rows(x: Any) -> int:
-    row_bytes = max(1, int(np.prod(x.shape[1:], dtype=np.int64)) * _itemsize(x))
-    return max(1, _CHUNK_BYTES // row_bytes)
-
-
-def _itemsize(x: Any) -> int:
-    if backend(x) == "torch":
-        return x.element_size()
-    return int(np.dtype(x.dtype).itemsize) if backend(x) == "numpy" else 4
-
-
-def _shares_memory(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    kind = backend(a)
-    if kind == "numpy":
-        return bool(np.shares_memory(a, b))
-    if kind == "torch":
-        if a.device != b.device or a.numel() == 0 or b.numel() == 0:
-            return False
-        sa = a.untyped_storage().data_ptr()
-        sb = b.untyped_storage().data_ptr()
-        return sa == sb
-    return False
 
 
 def _torch_index(a: np.ndarray, device: Any) -> Any:
@@ -87,80 +59,20 @@ def blend(x: Any, partner: np.ndarray, lam: np.ndarray, *, out: Any = None) -> A
 
 
 def _blend_numpy(x: np.ndarray, partner: np.ndarray, lam: np.ndarray, out: Any) -> np.ndarray:
-    if out is None:
-        out = np.empty_like(x)
-    if x.shape[0] == 0:
-        return out
-    inplace = _shares_memory(out, x)
-    w = np.asarray(lam, dtype=np.float64).reshape(_weights_shape(x))
-    step = _chunk_rows(x)
-    if dtype_kind(x) == "f":
-        if inplace:
-            src = np.take(x, partner, axis=0)  # partners must be read before any row is written
-        else:
-            np.take(x, partner, axis=0, out=out)
-            src = out
-        cdt = np.promote_types(x.dtype, np.float32)
-        for s in range(0, x.shape[0], step):
-            e = min(s + step, x.shape[0])
-            mixed = np.multiply(x[s:e], w[s:e].astype(cdt), dtype=cdt)
-            mixed += src[s:e] * (1.0 - w[s:e]).astype(cdt)
-            out[s:e] = mixed
-        return out
-    info = np.iinfo(x.dtype)
-    src = np.take(x, partner, axis=0) if inplace else x
-    idx = None if inplace else partner
-    for s in range(0, x.shape[0], step):
-        e = min(s + step, x.shape[0])
-        part = src[s:e] if idx is None else src[idx[s:e]]
-        mixed = x[s:e].astype(np.float32) * w[s:e].astype(np.float32)
-        mixed += part.astype(np.float32) * (1.0 - w[s:e]).astype(np.float32)
-        np.rint(mixed, out=mixed)
-        np.clip(mixed, info.min, info.max, out=mixed)
-        out[s:e] = mixed.astype(x.dtype)
-    return out
+    return blend_native(x, partner, lam, out, "numpy")
 
 
 def _blend_torch(x: Any, partner: np.ndarray, lam: np.ndarray, out: Any) -> Any:
     import torch
 
-    if x.shape[0] == 0:
-        return torch.empty_like(x) if out is None else out
-    inplace = out is not None and _shares_memory(out, x)
-    dev = x.device
-    p = _torch_index(partner, dev)
-    half = x.dtype in (torch.float16, torch.bfloat16)
     if x.requires_grad and torch.is_grad_enabled():
         # differentiable path (hidden-state mixing): plain out-of-place ops
+        dev = x.device
+        p = _torch_index(partner, dev)
         w = _torch_weights(lam, dev, x.dtype).view(_weights_shape(x))
         mixed = x.index_select(0, p).mul(1.0 - w).addcmul(x, w)
         return mixed if out is None else out.copy_(mixed)
-    if out is None:
-        out = torch.empty_like(x)
-    if x.is_floating_point() and not half:
-        w = _torch_weights(lam, dev, x.dtype)
-        w = w.view(_weights_shape(x))
-        if inplace:
-            src = x.index_select(0, p)  # partners must be read before any row is written
-            out.mul_(w).addcmul_(src, 1.0 - w)
-        else:
-            torch.index_select(x, 0, p, out=out)
-            out.mul_(1.0 - w).addcmul_(x, w)
-        return out
-    # half and integer dtypes: compute chunk by chunk in float32
-    w = _torch_weights(lam, dev, torch.float32)
-    w = w.view(_weights_shape(x))
-    src = x.index_select(0, p) if inplace else None
-    step = _chunk_rows(x)
-    for s in range(0, x.shape[0], step):
-        e = min(s + step, x.shape[0])
-        part = src[s:e] if src is not None else x.index_select(0, p[s:e])
-        mixed = x[s:e].float().mul_(w[s:e]).addcmul_(part.float(), 1.0 - w[s:e])
-        if not x.is_floating_point():
-            info = torch.iinfo(x.dtype)
-            mixed.round_().clamp_(info.min, info.max)
-        out[s:e].copy_(mixed)
-    return out
+    return blend_native(x, partner, lam, out, "torch")
 
 
 def _namespace(x: Any) -> Any:
@@ -214,14 +126,6 @@ def box_mask(shape: tuple[int, ...], axes: tuple[int, ...], start: np.ndarray, s
     return mask
 
 
-def _region(axes: tuple[int, ...], lo: np.ndarray, hi: np.ndarray, ndim: int) -> tuple[slice, ...]:
-    """Slices for the sample axes 1..ndim-1 (no batch axis)."""
-    idx = [slice(None)] * (ndim - 1)
-    for k, a in enumerate(axes):
-        idx[a - 1] = slice(int(lo[k]), int(hi[k]))
-    return tuple(idx)
-
-
 def paste(
     x: Any,
     partner: np.ndarray,
@@ -243,50 +147,15 @@ def paste(
                 f"out= and inplace=True need a NumPy array or a torch tensor; got {type(x).__name__}"
             )
         return _paste_array_api(x, partner, start, stop, axes)
-    ndim = len(x.shape)
-    inplace = out is not None and _shares_memory(out, x)
-    if out is None:
-        out = x.copy() if kind == "numpy" else x.clone()
-    elif not inplace:
-        out[...] = x
-    b = x.shape[0]
-    if b == 0:
-        return out
-    rows = np.arange(b)
-    active = (partner != rows) & np.all(stop > start, axis=1)
-    if not active.any():
-        return out
-    act = np.flatnonzero(active)
-    first = act[0]
-    if np.all(start[act] == start[first]) and np.all(stop[act] == stop[first]):
-        region = _region(axes, start[first], stop[first], ndim)
-        if kind == "torch":
-            import torch
+    if kind == "torch":
+        import torch
 
-            dev = x.device
-            if act.size == b:
-                p = _torch_index(partner, dev)
-                out[(slice(None),) + region] = x[(slice(None),) + region].index_select(0, p)
-            else:
-                pa = _torch_index(partner[act], dev)
-                ra = _torch_index(act, dev)
-                out[(ra,) + region] = x[(slice(None),) + region].index_select(0, pa)
-            return out
-        if act.size == b:
-            out[(slice(None),) + region] = x[(slice(None),) + region][partner]
-        else:
-            out[(act,) + region] = x[(slice(None),) + region][partner[act]]
-        return out
-    # boxes differ per sample: one slice copy per sample
-    regions = [_region(axes, start[i], stop[i], ndim) for i in act]
-    if inplace:
-        sources = [x[int(partner[i])][r].clone() if kind == "torch" else x[int(partner[i])][r].copy()
-                   for i, r in zip(act, regions)]
-    else:
-        sources = [x[int(partner[i])][r] for i, r in zip(act, regions)]
-    for i, r, src in zip(act, regions, sources):
-        out[int(i)][r] = src
-    return out
+        if x.requires_grad and torch.is_grad_enabled():
+            # differentiable path: one out-of-place select
+            mask = torch.from_numpy(box_mask(tuple(x.shape), axes, start, stop)).to(x.device)
+            mixed = torch.where(mask, x.index_select(0, _torch_index(partner, x.device)), x)
+            return mixed if out is None else out.copy_(mixed)
+    return paste_native(x, partner, start, stop, axes, out, kind)
 
 
 def _paste_array_api(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray, axes: tuple[int, ...]) -> Any:

@@ -1,0 +1,311 @@
+"""NumPy and PyTorch paths of ``blend`` and ``paste``: per-row combiners for :mod:`mixkit._rowwise`.
+
+Convention: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``. Floats are blended in their
+own dtype (float16/bfloat16 through float32), integers in float32 (float64 for 4- and 8-byte
+integers) as ``lam * a + (1 - lam) * b``, rounded half to even; a convex combination of two values
+of the dtype fits it, so nothing overflows. ``lam = 1`` gives ``x`` exactly (rows with ``lam = 1``
+or paired with themselves are copied, not computed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._rowwise import NumpyOps, TorchOps, traverse
+
+__all__ = ["blend_native", "paste_native", "same_view"]
+
+
+def same_view(a: Any, b: Any, kind: str) -> bool:
+    """True when ``a`` and ``b`` are the same elements (``out=x`` in place)."""
+    if a is b:
+        return True
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    if kind == "numpy":
+        return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+                and a.strides == b.strides)
+    return a.device == b.device and a.data_ptr() == b.data_ptr() and a.stride() == b.stride()
+
+
+def _shares_memory(a: Any, b: Any, kind: str) -> bool:
+    if kind == "numpy":
+        return bool(np.shares_memory(a, b))
+    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+        return False
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _run(x: Any, out: Any, kind: str, body: Any) -> Any:
+    """Resolve ``out`` (None: new array; ``x``: in place; overlapping ``x`` partially: through a
+    fresh array) and call ``body(out, inplace)``."""
+    if out is None:
+        fresh = np.empty_like(x) if kind == "numpy" else _torch_empty_like(x)
+        body(fresh, False)
+        return fresh
+    if same_view(out, x, kind):
+        body(out, True)
+        return out
+    if _shares_memory(out, x, kind):
+        fresh = np.empty_like(x) if kind == "numpy" else _torch_empty_like(x)
+        body(fresh, False)
+        out[...] = fresh
+        return out
+    body(out, False)
+    return out
+
+
+def _torch_empty_like(x: Any) -> Any:
+    import torch
+
+    return torch.empty_like(x, memory_format=torch.preserve_format)
+
+
+def _ops(x: Any, kind: str) -> Any:
+    return NumpyOps() if kind == "numpy" else TorchOps(x.device)
+
+
+def _bshape(n: int, ndim: int) -> tuple[int, ...]:
+    return (n,) + (1,) * (ndim - 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# blend
+# ----------------------------------------------------------------------------------------------------
+
+
+def _compute_dtype(x: Any, kind: str) -> tuple[Any, bool]:
+    """The dtype the blend is computed in, and whether results are rounded to integers."""
+    if kind == "numpy":
+        dt = x.dtype
+        if dt.kind == "f":
+            return (dt if dt.itemsize >= 4 else np.dtype(np.float32)), False
+        return np.dtype(np.float64 if dt.itemsize >= 4 else np.float32), True
+    import torch
+
+    if x.is_floating_point():
+        return (x.dtype if x.element_size() >= 4 else torch.float32), False
+    return (torch.float64 if x.element_size() >= 4 else torch.float32), True
+
+
+def blend_native(x: Any, partner: np.ndarray, lam: np.ndarray, out: Any, kind: str) -> Any:
+    """``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]`` for NumPy arrays and torch tensors."""
+    lam = np.asarray(lam, dtype=np.float64)
+    partner = np.asarray(partner, dtype=np.int64)
+    work = (partner != np.arange(partner.shape[0])) & (lam != 1.0)
+    cdt, rounded = _compute_dtype(x, kind)
+    ndim = len(x.shape)
+    itemsize = np.dtype(cdt).itemsize if kind == "numpy" else _torch_itemsize(cdt)
+    prepare = _np_blend(x, lam, cdt, rounded, ndim) if kind == "numpy" else \
+        _torch_blend(x, lam, cdt, rounded, ndim)
+
+    def body(o: Any, inplace: bool) -> None:
+        if x.shape[0]:
+            traverse(x, o, partner, work, inplace=inplace, ops=_ops(x, kind), itemsize=itemsize,
+                     prepare=prepare, needed=lambda pos: (...,))
+
+    return _run(x, out, kind, body)
+
+
+def _torch_itemsize(dtype: Any) -> int:
+    import torch
+
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def _np_blend(x: np.ndarray, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int) -> Any:
+    info = np.iinfo(x.dtype) if rounded else None
+    wide = x.dtype.itemsize >= 4
+
+    def prepare(rows: np.ndarray) -> Any:
+        lp = lam[rows]
+        uniform = bool(lp.size) and bool(np.all(lp == lp[0]))
+        if uniform:
+            wa: Any = cdt.type(lp[0])
+            wb: Any = cdt.type(1.0 - lp[0])
+        else:
+            wa = lp.astype(cdt).reshape(_bshape(lp.size, ndim))
+            wb = (1.0 - lp).astype(cdt).reshape(_bshape(lp.size, ndim))
+
+        def combine(a: Any, b: Any, o: Any, s: int, e: int) -> None:
+            ws, vs = (wa, wb) if uniform else (wa[s:e], wb[s:e])
+            t = np.multiply(b, vs, dtype=cdt)
+            if not rounded and o.dtype == cdt:
+                np.multiply(a, ws, out=o, dtype=cdt)
+                np.add(o, t, out=o)
+                return
+            t2 = np.multiply(a, ws, dtype=cdt)
+            np.add(t2, t, out=t2)
+            if rounded:
+                np.rint(t2, out=t2)
+                if wide:
+                    np.clip(t2, info.min, info.max, out=t2)
+            np.copyto(o, t2, casting="unsafe")
+
+        return combine
+
+    return prepare
+
+
+def _torch_blend(x: Any, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int) -> Any:
+    import torch
+
+    dev = x.device
+    info = torch.iinfo(x.dtype) if rounded else None
+    wide = x.element_size() >= 4
+
+    def weights(values: np.ndarray, dtype: Any) -> Any:
+        t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
+        return t.to(dev, dtype, non_blocking=True)
+
+    def prepare(rows: np.ndarray) -> Any:
+        lp = lam[rows]
+        uniform = bool(lp.size) and bool(np.all(lp == lp[0]))
+        if not rounded and (uniform or x.dtype == cdt):
+            # one fused pass: lerp(b, a, w) = b + w * (a - b), exact at w = 0 and w = 1
+            w: Any = float(lp[0]) if uniform else weights(lp, x.dtype).view(_bshape(lp.size, ndim))
+
+            def combine_lerp(a: Any, b: Any, o: Any, s: int, e: int) -> None:
+                torch.lerp(b, a, w if uniform else w[s:e], out=o)
+
+            return combine_lerp
+        if uniform:
+            wa = weights(lp[:1], cdt).view(())
+            wb = weights(1.0 - lp[:1], cdt).view(())
+        else:
+            wa = weights(lp, cdt).view(_bshape(lp.size, ndim))
+            wb = weights(1.0 - lp, cdt).view(_bshape(lp.size, ndim))
+
+        def combine(a: Any, b: Any, o: Any, s: int, e: int) -> None:
+            ws, vs = (wa, wb) if uniform else (wa[s:e], wb[s:e])
+            t = torch.mul(a, ws)
+            t.add_(torch.mul(b, vs))
+            if rounded:
+                t.round_()
+                if wide:
+                    t.clamp_(info.min, info.max)
+            o.copy_(t)
+
+        return combine
+
+    return prepare
+
+
+# ----------------------------------------------------------------------------------------------------
+# paste
+# ----------------------------------------------------------------------------------------------------
+
+
+def _region(axes: tuple[int, ...], lo: Any, hi: Any, ndim: int) -> tuple[slice, ...]:
+    """Slices for the sample axes 1..ndim-1 (no batch axis)."""
+    idx = [slice(None)] * (ndim - 1)
+    for k, a in enumerate(axes):
+        idx[a - 1] = slice(int(lo[k]), int(hi[k]))
+    return tuple(idx)
+
+
+def paste_native(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                 axes: tuple[int, ...], out: Any, kind: str) -> Any:
+    """Paste box ``[start[i], stop[i])`` of ``x[partner[i]]`` into row ``i`` (NumPy or torch)."""
+    partner = np.asarray(partner, dtype=np.int64)
+    start = np.asarray(start, dtype=np.int64).reshape(partner.shape[0], len(axes))
+    stop = np.asarray(stop, dtype=np.int64).reshape(partner.shape[0], len(axes))
+    b = partner.shape[0]
+    ndim = len(x.shape)
+    work = (partner != np.arange(b)) & np.all(stop > start, axis=1)
+    itemsize = int(x.dtype.itemsize) if kind == "numpy" else x.element_size()
+    sl = slice(None)
+
+    def needed(pos_rows: np.ndarray) -> Any:
+        def region(pos: int) -> tuple[slice, ...]:
+            i = int(pos_rows[pos])
+            return _region(axes, start[i], stop[i], ndim)
+        return region
+
+    order_holder: dict[str, np.ndarray] = {}
+
+    def prepare(rows: np.ndarray) -> Any:
+        order_holder["rows"] = rows
+        wk = work[rows]
+        st, sp = start[rows], stop[rows]
+        if wk.any():
+            first = int(np.flatnonzero(wk)[0])
+            uniform = bool(np.all(st[wk] == st[first]) and np.all(sp[wk] == sp[first]))
+        else:
+            first, uniform = 0, True
+        shared = _region(axes, st[first], sp[first], ndim)
+        masks = None if uniform else _mask_maker(x, kind, axes, st, sp)
+
+        def combine(a: Any, bb: Any, o: Any, s: int, e: int) -> None:
+            if o is not a:
+                if kind == "numpy":
+                    np.copyto(o, a)
+                else:
+                    o.copy_(a)
+            if e - s == 1:
+                reg = _region(axes, st[s], sp[s], ndim) if wk[s] else None
+                if reg is not None:
+                    o[(sl,) + reg] = bb[(sl,) + reg]
+                return
+            if uniform:
+                o[(sl,) + shared] = bb[(sl,) + shared]
+                return
+            m = masks(s, e)
+            if kind == "numpy":
+                np.copyto(o, bb, where=m)
+            else:
+                import torch
+
+                torch.where(m, bb, o, out=o)
+
+        return combine
+
+    def body(o: Any, inplace: bool) -> None:
+        if b == 0:
+            return
+        # the rows' order is known only inside traverse; `needed` looks it up lazily
+        traverse(x, o, partner, work, inplace=inplace, ops=_ops(x, kind), itemsize=itemsize,
+                 prepare=prepare, needed=lambda pos: needed(order_holder["rows"])(pos))
+
+    return _run(x, out, kind, body)
+
+
+def _mask_maker(x: Any, kind: str, axes: tuple[int, ...], st: np.ndarray, sp: np.ndarray) -> Any:
+    """``masks(s, e)``: bool ``(e - s, ...)``, True inside the boxes of positions ``s:e``; box
+    axes at full length, other sample axes of length 1."""
+    ndim = len(x.shape)
+    sizes = [int(x.shape[a]) for a in axes]
+    if kind == "numpy":
+        def masks_np(s: int, e: int) -> np.ndarray:
+            m = np.ones(_bshape(e - s, ndim), dtype=bool)
+            for k, a in enumerate(axes):
+                shape = [1] * ndim
+                shape[a] = sizes[k]
+                pos = np.arange(sizes[k]).reshape(shape)
+                lo = st[s:e, k].reshape(_bshape(e - s, ndim))
+                hi = sp[s:e, k].reshape(_bshape(e - s, ndim))
+                m = m & (pos >= lo) & (pos < hi)
+            return m
+        return masks_np
+    import torch
+
+    dev = x.device
+    st_t = torch.from_numpy(np.ascontiguousarray(st)).to(dev, non_blocking=True)
+    sp_t = torch.from_numpy(np.ascontiguousarray(sp)).to(dev, non_blocking=True)
+    aranges = []
+    for k, a in enumerate(axes):
+        shape = [1] * ndim
+        shape[a] = sizes[k]
+        aranges.append(torch.arange(sizes[k], device=dev).view(shape))
+
+    def masks_t(s: int, e: int) -> Any:
+        m = None
+        for k in range(len(axes)):
+            lo = st_t[s:e, k].view(_bshape(e - s, ndim))
+            hi = sp_t[s:e, k].view(_bshape(e - s, ndim))
+            mk = (aranges[k] >= lo) & (aranges[k] < hi)
+            m = mk if m is None else m & mk
+        return m
+    return masks_t

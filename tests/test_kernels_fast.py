@@ -1,0 +1,264 @@
+"""The row-wise fast paths of blend and paste against plain NumPy formulas.
+
+Every traversal is exercised by shrinking the chunk size: one row at a time (views, partner-graph
+order), contiguous chunks with gathered partners, and in-place chunks gathered and scattered in
+partner-graph order. Partners are arbitrary int mappings: repeats, cycles, self-pairs.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from mixkit import _rowwise
+from mixkit._schedule import row_order
+from mixkit.kernels import blend, paste
+
+from helpers import readonly
+
+torch = pytest.importorskip("torch")
+
+# bytes per chunk: 1 -> one row at a time; 200 -> a few small rows; 1 MiB -> the default
+CHUNKS = [1, 200, 1 << 20]
+
+
+@pytest.fixture(params=CHUNKS, ids=["rows", "chunks", "default"])
+def chunk(request, monkeypatch):
+    monkeypatch.setattr(_rowwise, "CHUNK_BYTES", request.param)
+    return request.param
+
+
+def ref_blend(x, partner, lam):
+    """The formula in float64 (floats) or float32 with rounding half to even (integers)."""
+    w = lam.reshape((-1,) + (1,) * (x.ndim - 1))
+    if x.dtype.kind == "f":
+        return w * x.astype(np.float64) + (1 - w) * x[partner].astype(np.float64)
+    wa = w.astype(np.float32)
+    wb = (1.0 - w).astype(np.float32)
+    mixed = x.astype(np.float32) * wa + x[partner].astype(np.float32) * wb
+    return np.rint(mixed).astype(x.dtype)
+
+
+def ref_paste(x, partner, start, stop, axes):
+    out = x.copy()
+    for i in range(x.shape[0]):
+        idx = [slice(None)] * (x.ndim - 1)
+        for k, a in enumerate(axes):
+            idx[a - 1] = slice(int(start[i, k]), int(stop[i, k]))
+        out[i][tuple(idx)] = x[partner[i]][tuple(idx)]
+    return out
+
+
+mappings = st.integers(1, 12).flatmap(
+    lambda b: st.lists(st.integers(0, b - 1), min_size=b, max_size=b).map(np.array)
+)
+
+
+@given(partner=mappings)
+def test_row_order_never_overwrites_a_partner_before_it_is_read(partner):
+    b = partner.size
+    work = partner != np.arange(b)
+    order = row_order(partner, work)
+    rows = order.rows.tolist()
+    assert sorted(rows) == np.flatnonzero(work).tolist()
+    pos = {r: k for k, r in enumerate(rows)}
+    saved = {}
+    for k, s in zip(order.save.tolist(), order.save_slot.tolist()):
+        saved[k] = s
+    for k, i in enumerate(rows):
+        j = int(partner[i])
+        if j in pos and pos[j] < k:  # partner already written: must come from a saved row
+            assert order.from_store[k] == saved[pos[j]]
+        else:
+            assert order.from_store[k] == -1
+    assert len(order.save) <= max(1, b // 2)
+
+
+@pytest.mark.parametrize("partner", [
+    [1, 2, 3, 4, 5, 6, 7, 0],          # one long cycle
+    [1, 0, 3, 2, 5, 4, 7, 6],          # pairs (many 2-cycles)
+    [0, 0, 0, 1, 1, 2, 7, 6],          # repeats and trees into a self-pair
+    [3, 3, 3, 3, 0, 0, 0, 0],          # repeated partners with a cycle 0 -> 3 -> 0
+    [7, 6, 5, 4, 3, 2, 1, 0],          # flip
+])
+@pytest.mark.parametrize("lam_mode", ["batch", "sample"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_blend_in_place_out_and_new_match_formula(chunk, partner, lam_mode, dtype):
+    rng = np.random.default_rng(0)
+    partner = np.array(partner)
+    x = (rng.uniform(0, 255, size=(8, 3, 5, 4))).astype(dtype)
+    lam = np.full(8, 0.3) if lam_mode == "batch" else rng.uniform(size=8)
+    ref = ref_blend(x, partner, lam)
+    tol = {} if dtype == np.uint8 else {"rtol": 1e-5, "atol": 1e-4}
+    check = np.testing.assert_array_equal if dtype == np.uint8 else np.testing.assert_allclose
+    check(blend(readonly(x), partner, lam), ref, **tol)
+    buf = np.empty_like(x)
+    assert blend(x, partner, lam, out=buf) is buf
+    check(buf, ref, **tol)
+    xi = x.copy()
+    assert blend(xi, partner, lam, out=xi) is xi
+    check(xi, ref, **tol)
+    t = torch.from_numpy(x.copy())
+    check(blend(t, partner, lam).numpy(), ref, **tol)
+    assert blend(t, partner, lam, out=t) is t
+    check(t.numpy(), ref, **tol)
+
+
+@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 10), st.integers(1, 3), st.integers(1, 5)),
+                    elements=st.floats(-1e3, 1e3, width=32)), data=st.data(),
+       chunk_bytes=st.sampled_from(CHUNKS))
+def test_blend_any_mapping_in_place_equals_formula(x, data, chunk_bytes):
+    b = x.shape[0]
+    partner = np.array(data.draw(st.lists(st.integers(0, b - 1), min_size=b, max_size=b)))
+    lam = np.array(data.draw(st.lists(st.floats(0, 1), min_size=b, max_size=b)))
+    ref = ref_blend(x, partner, lam)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_rowwise, "CHUNK_BYTES", chunk_bytes)
+        xi = x.copy()
+        blend(xi, partner, lam, out=xi)
+        t = torch.from_numpy(x.copy())
+        blend(t, partner, lam, out=t)
+    np.testing.assert_allclose(xi, ref, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(t.numpy(), ref, rtol=1e-5, atol=1e-3)
+
+
+def test_uint8_numpy_and_torch_agree_exactly_and_round_half_to_even(chunk):
+    x = np.array([[1, 2, 255, 0], [2, 3, 254, 255], [0, 0, 0, 0]], dtype=np.uint8)
+    partner = np.array([1, 0, 0])
+    lam = np.array([0.5, 0.5, 0.5])
+    out = blend(x, partner, lam)
+    np.testing.assert_array_equal(out, [[2, 2, 254, 128], [2, 2, 254, 128], [0, 1, 128, 0]])
+    x = np.random.default_rng(1).integers(0, 256, size=(16, 3, 7, 7), dtype=np.uint8)
+    partner = np.random.default_rng(2).integers(0, 16, size=16)
+    lam = np.random.default_rng(3).uniform(size=16)
+    ref = ref_blend(x, partner, lam)
+    np.testing.assert_array_equal(blend(x, partner, lam), ref)
+    np.testing.assert_array_equal(blend(torch.from_numpy(x), partner, lam).numpy(), ref)
+    t = torch.from_numpy(x.copy())
+    blend(t, partner, lam, out=t)
+    np.testing.assert_array_equal(t.numpy(), ref)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_torch_matches_float32_formula(chunk, dtype):
+    tdt = getattr(torch, dtype)
+    x32 = torch.randn(9, 2, 4, 6, generator=torch.Generator().manual_seed(0))
+    x = x32.to(tdt)
+    partner = np.array([3, 3, 0, 1, 8, 4, 4, 2, 5])
+    lam = np.random.default_rng(4).uniform(size=9)
+    ref = ref_blend(x.float().numpy(), partner, lam)
+    tol = 1e-2 if dtype == "float16" else 2e-2
+    out = blend(x, partner, lam)
+    assert out.dtype == tdt
+    np.testing.assert_allclose(out.float().numpy(), ref, rtol=tol, atol=tol)
+    blend(x, partner, lam, out=x)
+    np.testing.assert_allclose(x.float().numpy(), ref, rtol=tol, atol=tol)
+    xn = x32.numpy().astype(np.float16)
+    ref16 = ref_blend(xn, partner, lam)
+    np.testing.assert_allclose(blend(xn, partner, lam).astype(np.float32), ref16, rtol=1e-2, atol=1e-2)
+
+
+def test_channels_last_and_non_contiguous_torch(chunk):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 3, 5, 7, generator=g).contiguous(memory_format=torch.channels_last)
+    partner = np.array([2, 0, 1, 5, 3, 3])
+    lam = np.random.default_rng(5).uniform(size=6)
+    ref = ref_blend(x.numpy(), partner, lam)
+    out = blend(x, partner, lam)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
+    xi = x.clone(memory_format=torch.channels_last)
+    blend(xi, partner, lam, out=xi)
+    assert xi.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(xi.numpy(), ref, rtol=1e-5, atol=1e-5)
+    base = torch.randn(6, 4, 10, generator=g)
+    view = base[:, 1:, ::2]  # non-contiguous rows
+    ref = ref_blend(view.numpy(), partner, lam)
+    np.testing.assert_allclose(blend(view, partner, lam).numpy(), ref, rtol=1e-5, atol=1e-5)
+    blend(view, partner, lam, out=view)
+    np.testing.assert_allclose(view.numpy(), ref, rtol=1e-5, atol=1e-5)
+    nview = base.numpy()[:, 1:, ::2].copy()[:, :, ::-1]
+    ref = ref_blend(nview, partner, lam)
+    blend(nview, partner, lam, out=nview)
+    np.testing.assert_allclose(nview, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_partially_overlapping_out_is_computed_through_a_fresh_array():
+    base = np.arange(40, dtype=np.float64).reshape(5, 8)
+    x = base[:4]
+    out = base[1:]
+    partner = np.array([1, 2, 3, 0])
+    lam = np.array([0.2, 0.4, 0.6, 0.8])
+    ref = ref_blend(x.copy(), partner, lam)
+    blend(x, partner, lam, out=out)
+    np.testing.assert_allclose(out, ref)
+
+
+def test_lam_one_returns_x_exactly_with_huge_partner_values(chunk):
+    x = np.array([[1.0, -2.5], [3e38, -3e38], [7.0, 0.1]], dtype=np.float32)
+    partner = np.array([1, 0, 1])
+    lam = np.array([1.0, 1.0, 1.0])
+    assert np.array_equal(blend(x, partner, lam), x)
+    t = torch.from_numpy(x.copy())
+    assert torch.equal(blend(t, partner, lam), t)
+    lam = np.array([1.0, 0.0, 1.0])  # lam = 0 gives the partner exactly
+    np.testing.assert_array_equal(blend(x, partner, lam)[1], x[0])
+
+
+boxes_axes = [((2, 3), (8, 2, 5, 6)), ((1, 2), (8, 5, 6, 2)), ((2,), (8, 3, 9)), ((1,), (8, 7, 4)),
+              ((1, 2, 3), (8, 4, 3, 5))]
+
+
+@pytest.mark.parametrize("axes,shape", boxes_axes)
+@pytest.mark.parametrize("partner", [[1, 2, 3, 4, 5, 6, 7, 0], [1, 0, 3, 2, 5, 4, 7, 6],
+                                     [3, 3, 3, 3, 0, 0, 0, 7]])
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_paste_matches_formula_everywhere(chunk, axes, shape, partner, shared, dtype):
+    rng = np.random.default_rng(6)
+    partner = np.array(partner)
+    x = rng.integers(0, 255, size=shape).astype(dtype)
+    sizes = np.array([shape[a] for a in axes])
+    n = 1 if shared else 8
+    start = rng.integers(0, sizes, size=(n, len(axes)))
+    stop = np.minimum(start + rng.integers(0, sizes + 1, size=(n, len(axes))), sizes)
+    start, stop = np.repeat(start, 8 // n, axis=0), np.repeat(stop, 8 // n, axis=0)
+    ref = ref_paste(x, partner, start, stop, axes)
+    np.testing.assert_array_equal(paste(readonly(x), partner, start, stop, axes), ref)
+    buf = np.zeros_like(x)
+    paste(x, partner, start, stop, axes, out=buf)
+    np.testing.assert_array_equal(buf, ref)
+    xi = x.copy()
+    paste(xi, partner, start, stop, axes, out=xi)
+    np.testing.assert_array_equal(xi, ref)
+    t = torch.from_numpy(x.copy())
+    np.testing.assert_array_equal(paste(t, partner, start, stop, axes).numpy(), ref)
+    paste(t, partner, start, stop, axes, out=t)
+    np.testing.assert_array_equal(t.numpy(), ref)
+
+
+def test_paste_channels_last_keeps_layout(chunk):
+    x = torch.arange(6 * 3 * 4 * 5, dtype=torch.float32).reshape(6, 3, 4, 5)
+    x = x.contiguous(memory_format=torch.channels_last)
+    partner = np.array([5, 0, 1, 2, 3, 4])
+    start = np.array([[0, 1], [1, 0], [2, 2], [0, 0], [3, 4], [1, 1]])
+    stop = np.array([[2, 4], [4, 3], [4, 5], [4, 5], [4, 5], [1, 1]])
+    ref = ref_paste(x.numpy(), partner, start, stop, (2, 3))
+    out = paste(x, partner, start, stop, (2, 3))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(out.numpy(), ref)
+    paste(x, partner, start, stop, (2, 3), out=x)
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(x.numpy(), ref)
+
+
+def test_empty_and_single_batches(chunk):
+    for x in (np.zeros((0, 3, 4), np.float32), np.ones((1, 3, 4), np.float32)):
+        b = x.shape[0]
+        p, lam = np.zeros(b, np.int64), np.full(b, 0.5)
+        np.testing.assert_array_equal(blend(x, p, lam), x)
+        box = np.zeros((b, 1), np.int64)
+        np.testing.assert_array_equal(paste(x, p, box, box + 2, (2,)), x)
+        t = torch.from_numpy(x.copy())
+        assert torch.equal(blend(t, p, lam, out=t), torch.from_numpy(x))
