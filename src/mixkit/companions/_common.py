@@ -8,7 +8,7 @@ import numpy as np
 
 from .._xp import backend, to_numpy
 
-__all__ = ["like", "plan_kind", "take_rows"]
+__all__ = ["like", "plan_kind", "take_rows", "to_tensor"]
 
 
 def like(a: np.ndarray, ref: Any, dtype: Any = None) -> Any:
@@ -33,12 +33,17 @@ def host(a: Any) -> np.ndarray:
     return np.asarray(to_numpy(a))
 
 
+def to_tensor(a: Any, device: Any, dtype: Any = None) -> Any:
+    """A torch tensor copy of the NumPy array ``a`` (plans hold read-only arrays) on ``device``."""
+    import torch
+
+    return torch.from_numpy(np.array(a, copy=True)).to(device, dtype)
+
+
 def take_rows(a: Any, index: np.ndarray) -> Any:
     """``a[index]`` along axis 0, in ``a``'s library (NumPy or torch)."""
     if backend(a) == "torch":
-        import torch
-
-        return a.index_select(0, torch.as_tensor(np.asarray(index, dtype=np.int64), device=a.device))
+        return a.index_select(0, to_tensor(np.asarray(index, dtype=np.int64), a.device))
     return np.take(a, index, axis=0)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .._xp import backend, dtype_kind
-from ._common import host, like, plan_kind
+from ._common import host, like, plan_kind, to_tensor
 
 __all__ = ["SequenceMix", "apply_sequence_mix", "check_padding", "fit_sequence_plan", "mix_token_labels"]
 
@@ -136,8 +136,8 @@ def _gather(xm: Any, partner: np.ndarray, source: np.ndarray) -> Any:
     if backend(xm) == "torch":
         import torch
 
-        p = torch.as_tensor(partner, device=xm.device).view(-1, 1)
-        s = torch.as_tensor(source, device=xm.device)
+        p = to_tensor(partner, xm.device).view(-1, 1)
+        s = to_tensor(source, xm.device)
         return xm[p, s]
     return xm[partner[:, None], source]
 
@@ -153,9 +153,9 @@ def apply_sequence_mix(sm: SequenceMix, x: Any, time_axis: int) -> Any:
         xm = torch.movedim(x, time_axis, 1)
         tail = (1,) * (xm.dim() - 2)
         cdt = x.dtype if x.is_floating_point() else torch.float32
-        w = torch.as_tensor(sm.weight, dtype=cdt, device=x.device).view(sm.weight.shape + tail)
-        keep_own = torch.as_tensor(sm.valid & (sm.weight > 0), device=x.device).view(sm.weight.shape + tail)
-        keep_part = torch.as_tensor(vp_src & (sm.weight < 1), device=x.device).view(sm.weight.shape + tail)
+        w = to_tensor(sm.weight, x.device, cdt).view(sm.weight.shape + tail)
+        keep_own = to_tensor(sm.valid & (sm.weight > 0), x.device).view(sm.weight.shape + tail)
+        keep_part = to_tensor(vp_src & (sm.weight < 1), x.device).view(sm.weight.shape + tail)
         own = torch.where(keep_own, xm.to(cdt), torch.zeros((), dtype=cdt, device=x.device))
         part = torch.where(keep_part, _gather(xm, sm.partner, sm.source).to(cdt),
                            torch.zeros((), dtype=cdt, device=x.device))

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._validate import as_generator
 from .._xp import backend
+from ..companions._common import to_tensor
 from ..plan import MixPlan, register_plan_type
 from .mixup import MixUp
 
@@ -63,9 +64,9 @@ class LoudnessPlan(MixPlan):
             import torch
 
             cdt = x.dtype if x.is_floating_point() else torch.float32
-            p = torch.as_tensor(self.partner, device=x.device)
-            ga = torch.as_tensor(a, device=x.device, dtype=cdt).view(shape)
-            gb = torch.as_tensor(b, device=x.device, dtype=cdt).view(shape)
+            p = to_tensor(self.partner, x.device)
+            ga = to_tensor(a, x.device, cdt).view(shape)
+            gb = to_tensor(b, x.device, cdt).view(shape)
             res = ga * x.to(cdt) + gb * x.index_select(0, p).to(cdt)
             if not x.is_floating_point():
                 info = torch.iinfo(x.dtype)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._validate import as_generator, normalize_axes
 from .._xp import backend
-from ..companions._common import like, take_rows
+from ..companions._common import like, take_rows, to_tensor
 from ..plan import MixPlan, _frozen, register_plan_type
 from ._base import Mixer
 from .mixup import _check_batch_size
@@ -74,7 +74,7 @@ class MosaicPlan(MixPlan):
         row = np.floor((r - np.where(bottom, cy, 0) + 0.5) * h / np.maximum(qh, 1)).astype(np.int64)
         col = np.floor((c - np.where(right, cx, 0) + 0.5) * w / np.maximum(qw, 1)).astype(np.int64)
         quad = 2 * bottom[:, :, None] + right[:, None, :]
-        sample = np.take_along_axis(self.sources[:, None, :], quad.reshape(len(quad), -1), axis=2)
+        sample = np.take_along_axis(self.sources, quad.reshape(len(quad), -1), axis=1)
         return sample.reshape(quad.shape), np.clip(row, 0, h - 1), np.clip(col, 0, w - 1)
 
     def _gather(self, x: Any, hw: tuple[int, int]) -> Any:
@@ -89,8 +89,8 @@ class MosaicPlan(MixPlan):
             xm = xm.reshape(b, -1, h, w)
             m = xm.shape[1]
             dev = x.device
-            idx = (torch.as_tensor(s, device=dev)[:, None], torch.arange(m, device=dev)[None, :, None, None],
-                   torch.as_tensor(r, device=dev)[:, None, :, None], torch.as_tensor(c, device=dev)[:, None, None, :])
+            idx = (to_tensor(s, dev)[:, None], torch.arange(m, device=dev)[None, :, None, None],
+                   to_tensor(r, dev)[:, None, :, None], to_tensor(c, dev)[:, None, None, :])
             res = xm[idx].reshape((b,) + tuple(lead) + (h, w))
             return torch.movedim(res, (-2, -1), hw).contiguous()
         xm = np.moveaxis(x, hw, (-2, -1))

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._validate import check_batch
 from .._xp import backend
+from ..companions._common import to_tensor
 from ..kernels import blend
 from ..plan import MixPlan, _frozen, register_plan_type
 
@@ -54,11 +55,11 @@ class TabularPlan(MixPlan):
             import torch
 
             dev = x.device
-            idx = torch.as_tensor(np.asarray(cat), device=dev)
+            idx = to_tensor(np.asarray(cat), dev)
             own_vals = x.index_select(1, idx)  # copies, read before anything is written
-            part_vals = own_vals.index_select(0, torch.as_tensor(self.partner, device=dev))
+            part_vals = own_vals.index_select(0, to_tensor(self.partner, dev))
             res = blend(x, self.partner, self.lam, out=out)
-            res[:, idx] = torch.where(torch.as_tensor(self.take_own, device=dev), own_vals, part_vals)
+            res[:, idx] = torch.where(to_tensor(self.take_own, dev), own_vals, part_vals)
             return res
         own_vals = np.array(x[:, cat])
         part_vals = own_vals[self.partner]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .._validate import as_generator
+from ..companions._common import to_tensor
 from ..methods import Mixer, MixUp, apply_plan
 from ..plan import MixPlan
 
@@ -133,7 +134,7 @@ class ManifoldMixup:
                 raise ValueError(f"layer {layer!r} gave a batch of {h.shape[0]}, expected {batch}")
             plan = self.mixer.sample(batch, rng=gen, shape=tuple(int(s) for s in h.shape))
             state["plan"] = plan
-            state["partner"] = torch.as_tensor(np.asarray(plan.partner), device=h.device)
+            state["partner"] = to_tensor(np.asarray(plan.partner), h.device)
             return apply_plan(plan, h)
 
         def forward_hook(module: nn.Module, args: Any, output: Any) -> Any:

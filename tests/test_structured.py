@@ -1,0 +1,79 @@
+"""Structured samples: a dict in gives a dict out, keyword companions, one plan for everything."""
+
+import numpy as np
+import pytest
+
+import mixkit
+from helpers import readonly
+
+
+def _batch(b=4, c=3, h=6, w=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((b, c, h, w)).astype(np.float32), rng.integers(0, 5, (b, h, w)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("t", [mixkit.MixUp(num_classes=4), mixkit.CutMix(num_classes=4)])
+def test_dict_matches_array_call(t):
+    x, m = _batch()
+    y = np.arange(4)
+    xa, ya = t(x, y, rng=7)
+    out = t({"image": x, "labels": y, "mask": m}, rng=7, mask_classes=5)
+    assert set(out) == {"image", "labels", "mask"}
+    np.testing.assert_array_equal(out["image"], xa)
+    np.testing.assert_array_equal(out["labels"], ya)
+    out2 = t(x, y, rng=7, mask=m, mask_classes=5)
+    assert set(out2) == {"x", "labels", "mask"}
+    np.testing.assert_array_equal(out2["x"], xa)
+
+
+def test_arrays_without_companions_keep_tuple_form():
+    x, _ = _batch()
+    res = mixkit.MixUp(num_classes=4)(x, np.arange(4), rng=0)
+    assert isinstance(res, tuple) and len(res) == 2
+
+
+def test_apply_replays_a_plan_on_a_dict():
+    x, m = _batch()
+    t = mixkit.CutMix(num_classes=4)
+    plan = t.sample(4, rng=3, shape=x.shape)
+    a = t.apply(plan, {"x": x, "mask": m, "labels": np.arange(4)})
+    b = t({"x": x, "mask": m, "labels": np.arange(4)}, rng=3)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_inputs_untouched_and_inplace():
+    x, m = _batch()
+    x_ro, m_ro = readonly(x), readonly(m)
+    mixkit.CutMix(num_classes=4)({"image": x_ro, "mask": m_ro, "labels": np.arange(4)}, rng=1)
+    np.testing.assert_array_equal(x_ro, x)
+    buf = x.copy()
+    out = mixkit.CutMix(num_classes=4)({"image": buf, "mask": m}, rng=1, inplace=True)
+    assert out["image"] is buf
+
+
+def test_labels_none_is_allowed():
+    x, m = _batch()
+    out = mixkit.CutMix()({"image": x, "mask": m}, rng=0)
+    assert "labels" not in out and out["mask"].dtype == np.uint8
+
+
+def test_errors():
+    x, m = _batch()
+    t = mixkit.CutMix(num_classes=4)
+    with pytest.raises(ValueError, match="unknown key"):
+        t({"image": x, "masks": m}, rng=0)
+    with pytest.raises(ValueError, match="exactly one of 'image' or 'x'"):
+        t({"image": x, "x": x}, rng=0)
+    with pytest.raises(ValueError, match="exactly one of 'image' or 'x'"):
+        t({"mask": m}, rng=0)
+    with pytest.raises(ValueError, match="put them in the dict"):
+        t({"image": x}, np.arange(4), rng=0)
+    with pytest.raises(TypeError, match="unexpected keyword 'masks'"):
+        t(x, masks=m)
+    with pytest.raises(ValueError, match="box_labels were given without boxes"):
+        t({"image": x, "box_labels": [np.zeros(0)] * 4}, rng=0)
+    with pytest.raises(ValueError, match="min_visible must be a fraction"):
+        t({"image": x, "mask": m}, rng=0, min_visible=2.0)
+    with pytest.raises(ValueError, match="x has batch size 4 but labels has 3"):
+        t({"image": x, "labels": np.arange(3)}, rng=0)
