@@ -10,21 +10,38 @@ from .kernels import blend, box_mask, mask_mix, paste
 from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
 from .methods import CutMix, Mixer, MixUp, OneOf, apply_plan, cutmix, mixup
 from .methods import FMix, GridMix, ResizeMix, ResizePlan, SaliencyMix, SmoothMix
+from .methods import BalancedMixUp, LabelPairedMix, LabelPlan, Remix
 from .methods import AudioMixUp, ClassMix, Mosaic, MosaicPlan, TabularMixUp
 from .companions import MixedMasks, convert_boxes
 from .pairing import sample_partner
+from .pairing_labels import ClassCounts, sample_label_partner
 from .plan import BoxPlan, MaskPlan, MixPlan, plan_from_dict
 from .sampling import sample_lam
+from .schedules import Scheduled
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # ``mixkit.sweep(...)``: imported on first use (it needs optuna, torch, matplotlib when run).
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module(".sweep", __name__)
+    raise AttributeError(f"module 'mixkit' has no attribute {name!r}")
+
+
 __all__ = [
     "AudioMixUp",
+    "BalancedMixUp",
     "BoxPlan",
+    "ClassCounts",
     "ClassMix",
     "CutMix",
     "FMix",
     "GridMix",
+    "LabelPairedMix",
+    "LabelPlan",
     "MaskPlan",
     "MixPlan",
     "MixUp",
@@ -34,9 +51,11 @@ __all__ = [
     "Mosaic",
     "MosaicPlan",
     "OneOf",
+    "Remix",
     "ResizeMix",
     "ResizePlan",
     "SaliencyMix",
+    "Scheduled",
     "SmoothMix",
     "TabularMixUp",
     "__version__",
@@ -52,7 +71,9 @@ __all__ = [
     "one_hot",
     "paste",
     "plan_from_dict",
+    "sample_label_partner",
     "sample_lam",
     "sample_partner",
     "smooth_labels",
+    "sweep",
 ]

@@ -5,6 +5,7 @@ from .audio import AudioMixUp, LoudnessPlan
 from .classmix import ClassMix
 from .compose import OneOf
 from .cutmix import CutMix, cutmix
+from .label_aware import BalancedMixUp, LabelPairedMix, LabelPlan, Remix
 from .masks import FMix, GridMix, SaliencyMix, SmoothMix
 from .mixup import MixUp, mixup
 from .mosaic import Mosaic, MosaicPlan
@@ -13,16 +14,20 @@ from .tabular import TabularMixUp, TabularPlan
 
 __all__ = [
     "AudioMixUp",
+    "BalancedMixUp",
     "ClassMix",
     "CutMix",
     "FMix",
     "GridMix",
+    "LabelPairedMix",
+    "LabelPlan",
     "LoudnessPlan",
-    "Mixer",
     "MixUp",
+    "Mixer",
     "Mosaic",
     "MosaicPlan",
     "OneOf",
+    "Remix",
     "ResizeMix",
     "ResizePlan",
     "SaliencyMix",
