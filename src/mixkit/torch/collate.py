@@ -221,11 +221,12 @@ def _blend_row(out: np.ndarray, a: np.ndarray, b: np.ndarray, lam: float) -> Non
         mixed += b * np.asarray(1.0 - lam).astype(cdt)
         out[...] = mixed
         return
-    info = np.iinfo(out.dtype)
     mixed = a.astype(np.float32) * np.float32(lam)
     mixed += b.astype(np.float32) * np.float32(1.0 - lam)
     np.rint(mixed, out=mixed)
-    np.clip(mixed, info.min, info.max, out=mixed)
+    if out.dtype.itemsize > 1:  # a rounded convex combination of 8-bit values cannot leave their range
+        info = np.iinfo(out.dtype)
+        np.clip(mixed, info.min, info.max, out=mixed)
     out[...] = mixed
 
 

@@ -1,0 +1,236 @@
+"""Keras 3 layers: ``mixkit.keras.MixUp`` and ``mixkit.keras.CutMix``, written with ``keras.ops``.
+
+They run on every Keras backend (TensorFlow, JAX, PyTorch), inside a model or, on the TensorFlow
+backend, in a ``tf.data`` pipeline. Randomness comes from a ``keras.random.SeedGenerator`` owned by the
+layer, so ``seed=`` makes runs reproducible and nothing global is touched. Importing this module
+imports keras.
+
+Call: ``x_mixed, y_mixed = layer(x, y, training=True)``; ``x`` is a batch ``(B, ...)`` (float or
+integer images; integer batches are blended in float32 and rounded), ``y`` one-hot or probability
+rows ``(B, C)`` (or class indices ``(B,)`` when ``num_classes`` is given). Convention:
+``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, the same for the labels; ``lam`` is the
+weight of the sample's own data. ``training=False`` returns the inputs unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from ._validate import check_alpha, check_choice
+
+__all__ = ["CutMix", "MixUp"]
+
+LAM_MODES = ("batch", "sample")
+
+
+class _Mix(keras.layers.Layer):
+    """Shared by the layers: the seed generator, label handling and the ``call`` protocol."""
+
+    def __init__(self, alpha: float = 1.0, *, lam_mode: str = "batch", num_classes: int | None = None,
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.alpha = check_alpha(alpha)
+        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        if num_classes is not None and (
+            isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1
+        ):
+            raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+        self.num_classes = None if num_classes is None else int(num_classes)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+
+    # -- randomness ---------------------------------------------------------------------------
+    def _lam(self, b: Any) -> Any:
+        """``lam ~ Beta(alpha, alpha)``, float32 ``(B,)``: one draw per batch or one per sample."""
+        n = 1 if self.lam_mode == "batch" else b
+        lam = keras.random.beta((n,), self.alpha, self.alpha, dtype="float32", seed=self.seed_generator)
+        return ops.broadcast_to(lam, (b,)) if self.lam_mode == "batch" else lam
+
+    def _partner(self, b: Any) -> Any:
+        return keras.random.shuffle(ops.arange(b, dtype="int32"), seed=self.seed_generator)
+
+    # -- the call protocol ----------------------------------------------------------------------
+    def call(self, x: Any, y: Any = None, training: bool | None = True) -> Any:
+        if len(x.shape) < 2:
+            raise ValueError(f"x must be a batch (B, ...) of at least 2 dimensions; got shape {tuple(x.shape)}")
+        if y is not None:
+            y = self._targets(x, y)
+        if training is False:
+            return x if y is None else (x, y)
+        b = ops.shape(x)[0]
+        partner = self._partner(b)
+        x_out, lam = self._mix_inputs(x, partner, b)
+        if y is None:
+            return x_out
+        lam_y = ops.cast(ops.expand_dims(lam, 1), y.dtype)
+        y_out = lam_y * y + (1.0 - lam_y) * ops.take(y, partner, axis=0)
+        return x_out, y_out
+
+    def compute_output_shape(self, x_shape: Any, y_shape: Any = None) -> Any:
+        if y_shape is None:
+            return x_shape
+        if len(y_shape) == 1 and self.num_classes is not None:
+            y_shape = (y_shape[0], self.num_classes)
+        return x_shape, y_shape
+
+    def _targets(self, x: Any, y: Any) -> Any:
+        """Dense float targets ``(B, C)``; a clear error for anything that is not one-hot/probabilities."""
+        y = ops.convert_to_tensor(y)
+        dtype = keras.backend.standardize_dtype(y.dtype)
+        if len(y.shape) == 1:
+            if self.num_classes is None:
+                raise ValueError(
+                    f"labels of shape {tuple(y.shape)} look like class indices; the layer mixes one-hot or "
+                    "probability rows (B, num_classes): pass num_classes=C, or keras.ops.one_hot(y, C)"
+                )
+            if "int" not in dtype:
+                raise ValueError(f"class-index labels must be integers, got dtype {dtype}")
+            _check_indices(y, self.num_classes)
+            return ops.one_hot(y, self.num_classes, dtype="float32")
+        if len(y.shape) != 2:
+            raise ValueError(
+                "labels must be one-hot or probability rows of shape (batch_size, num_classes), "
+                f"but got a tensor of shape {tuple(y.shape)}"
+            )
+        if x.shape[0] is not None and y.shape[0] is not None and x.shape[0] != y.shape[0]:
+            raise ValueError(f"x has batch size {x.shape[0]} but the labels have {y.shape[0]} rows")
+        if self.num_classes is not None and y.shape[1] is not None and y.shape[1] != self.num_classes:
+            raise ValueError(f"labels have {y.shape[1]} columns but num_classes={self.num_classes}")
+        if "float" not in dtype:
+            y = ops.cast(y, "float32")
+        _check_probabilities(y)
+        return y
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(alpha=self.alpha, lam_mode=self.lam_mode, num_classes=self.num_classes, seed=self.seed)
+        return config
+
+    def _mix_inputs(self, x: Any, partner: Any, b: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+
+def _concrete(t: Any) -> np.ndarray | None:
+    """The values of ``t`` when they are known now (eager), else None (traced: jit, tf.function)."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly() or not hasattr(t, "numpy"):
+            return None
+    elif name == "jax":
+        import jax
+
+        if isinstance(t, jax.core.Tracer):
+            return None
+    elif name == "torch":
+        import torch
+
+        if isinstance(t, torch.Tensor):
+            return None if t.device.type == "meta" else t.detach().cpu().numpy()
+    return np.asarray(ops.convert_to_numpy(t))
+
+
+def _check_indices(y: Any, num_classes: int) -> None:
+    v = _concrete(y)
+    if v is not None and v.size and (v.min() < 0 or v.max() >= num_classes):
+        raise ValueError(
+            f"class indices must lie in [0, {num_classes}); got values from {v.min()} to {v.max()}"
+        )
+
+
+def _check_probabilities(y: Any) -> None:
+    v = _concrete(y)
+    if v is None or v.size == 0:
+        return
+    if not np.all(np.isfinite(v)) or v.min() < 0 or v.max() > 1 or not np.allclose(v.sum(1), 1.0, atol=1e-3):
+        worst = int(np.argmax(np.abs(v.sum(1) - 1.0)))
+        raise ValueError(
+            "labels must be one-hot or probability rows (each row >= 0, summing to 1); row "
+            f"{worst} is {np.round(v[worst][:8], 4).tolist()}{' ...' if v.shape[1] > 8 else ''} "
+            f"(sum {float(v[worst].sum()):.4g}). For class indices pass num_classes=C"
+        )
+
+
+def _blend(x: Any, other: Any, weight: Any) -> Any:
+    """``weight * x + (1 - weight) * other``; integer batches blended in float32 and rounded."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if "float" in dtype:
+        w = ops.cast(weight, dtype)
+        return w * x + (1.0 - w) * other
+    w = ops.cast(weight, "float32")
+    mixed = w * ops.cast(x, "float32") + (1.0 - w) * ops.cast(other, "float32")
+    return ops.cast(ops.round(mixed), dtype)
+
+
+class MixUp(_Mix):
+    """MixUp as a Keras layer: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``.
+
+    Args:
+        alpha: ``lam ~ Beta(alpha, alpha)``.
+        lam_mode: ``"batch"`` (one ``lam`` per call) or ``"sample"`` (one per sample).
+        num_classes: lets ``y`` be class indices ``(B,)`` (made one-hot); else ``y`` is ``(B, C)``.
+        seed: seeds the layer's ``keras.random.SeedGenerator`` (None: unseeded).
+    """
+
+    def _mix_inputs(self, x: Any, partner: Any, b: Any) -> tuple[Any, Any]:
+        lam = self._lam(b)
+        w = ops.reshape(lam, (-1,) + (1,) * (len(x.shape) - 1))
+        return _blend(x, ops.take(x, partner, axis=0), w), lam
+
+
+class CutMix(_Mix):
+    """CutMix as a Keras layer: paste a box of ``x[partner[i]]`` into ``x[i]``.
+
+    ``lam[i]`` (the labels' weight of the sample itself) is the exact kept fraction of the image
+    after the box is clipped at the border. ``data_format``: ``"channels_last"`` (``(B, H, W, C)``,
+    Keras' default) or ``"channels_first"`` (``(B, C, H, W)``); by default Keras' image data format.
+    ``lam_mode="batch"``: one box for the batch; ``"sample"``: a box per sample.
+    """
+
+    def __init__(self, alpha: float = 1.0, *, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(alpha, **kwargs)
+        fmt = keras.config.image_data_format() if data_format is None else data_format
+        self.data_format = check_choice("data_format", fmt, ("channels_last", "channels_first"))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["data_format"] = self.data_format
+        return config
+
+    def _mix_inputs(self, x: Any, partner: Any, b: Any) -> tuple[Any, Any]:
+        if len(x.shape) != 4:
+            raise ValueError(
+                f"CutMix takes image batches of 4 dimensions ({'B, H, W, C' if self.data_format == 'channels_last' else 'B, C, H, W'}); "
+                f"got shape {tuple(x.shape)}"
+            )
+        hw = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        h, w = ops.shape(x)[hw[0]], ops.shape(x)[hw[1]]
+        n = 1 if self.lam_mode == "batch" else b
+        lam0 = keras.random.beta((n,), self.alpha, self.alpha, dtype="float32", seed=self.seed_generator)
+        side = ops.sqrt(1.0 - lam0)
+        cut_h = ops.cast(ops.round(side * ops.cast(h, "float32")), "int32")
+        cut_w = ops.cast(ops.round(side * ops.cast(w, "float32")), "int32")
+        cy = keras.random.randint((n,), 0, h, dtype="int32", seed=self.seed_generator)
+        cx = keras.random.randint((n,), 0, w, dtype="int32", seed=self.seed_generator)
+        y0 = ops.clip(cy - cut_h // 2, 0, h)
+        y1 = ops.clip(cy - cut_h // 2 + cut_h, 0, h)
+        x0 = ops.clip(cx - cut_w // 2, 0, w)
+        x1 = ops.clip(cx - cut_w // 2 + cut_w, 0, w)
+        rows = ops.arange(h, dtype="int32")[None, :]
+        cols = ops.arange(w, dtype="int32")[None, :]
+        in_h = ops.logical_and(rows >= y0[:, None], rows < y1[:, None])  # (n, H)
+        in_w = ops.logical_and(cols >= x0[:, None], cols < x1[:, None])  # (n, W)
+        box = ops.logical_and(in_h[:, :, None], in_w[:, None, :])  # (n, H, W)
+        box = box[:, :, :, None] if self.data_format == "channels_last" else box[:, None, :, :]
+        area = ops.cast((y1 - y0) * (x1 - x0), "float32")
+        lam = 1.0 - area / ops.cast(h * w, "float32")
+        if self.lam_mode == "batch":
+            lam = ops.broadcast_to(lam, (b,))
+        return ops.where(box, ops.take(x, partner, axis=0), x), lam

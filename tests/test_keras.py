@@ -1,0 +1,203 @@
+"""Keras 3 layers on the backend chosen by KERAS_BACKEND, and JAX arrays in the core kernels.
+
+Run once per backend (``make test-integrations`` does all three)::
+
+    KERAS_BACKEND=tensorflow python -m pytest tests/test_keras.py
+    KERAS_BACKEND=jax python -m pytest tests/test_keras.py
+    KERAS_BACKEND=torch python -m pytest tests/test_keras.py
+
+Skipped where keras is not installed (the default test environment).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from keras import ops  # noqa: E402
+
+import mixkit  # noqa: E402
+from mixkit.keras import CutMix, MixUp  # noqa: E402
+
+BACKEND = keras.backend.backend()
+C = 5
+
+
+def batch(b=8, shape=(6, 6, 3), dtype="float32", seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(b,) + shape).astype(dtype)
+    y = np.eye(C, dtype="float32")[np.arange(b) % C]
+    return x, y
+
+
+def numpy(t):
+    if BACKEND == "torch":  # keras' convert_to_numpy warns under NumPy 2 on this backend
+        return t.detach().cpu().numpy()
+    return np.asarray(ops.convert_to_numpy(t))
+
+
+@pytest.mark.parametrize("layer", [MixUp(1.0, seed=1), MixUp(0.4, lam_mode="sample", seed=1),
+                                   CutMix(1.0, seed=1), CutMix(1.0, lam_mode="sample", seed=1)],
+                         ids=lambda layer: f"{type(layer).__name__}-{layer.lam_mode}")
+def test_labels_are_probabilities_and_match_the_inputs(layer):
+    x, y = batch()
+    xm, ym = layer(x, y)
+    xm, ym = numpy(xm), numpy(ym)
+    assert xm.shape == x.shape and ym.shape == y.shape
+    np.testing.assert_allclose(ym.sum(1), 1.0, rtol=1e-5)
+    assert ym.min() >= 0
+    # samples are distinct constant-label rows: the own weight of row i is ym[i, i % C] (classes of
+    # a pair may coincide, then the row is a single class)
+    for i in range(len(x)):
+        own = ym[i, i % C]
+        if isinstance(layer, CutMix):
+            kept = np.mean(np.all(xm[i] == x[i], axis=-1))
+            if own < 1.0 - 1e-6:
+                assert kept == pytest.approx(own, abs=1e-6) or np.sum(ym[i] > 0) == 1
+        else:
+            assert xm[i].min() >= 0 and xm[i].max() <= 255
+
+
+def test_mixup_rows_are_the_blend_of_a_sample_and_its_partner():
+    x, _ = batch(b=6)
+    y = np.eye(6, dtype="float32")  # own class per sample: the labels name the partner
+    xm, ym = MixUp(1.0, lam_mode="sample", seed=3)(x, y)
+    xm, ym = numpy(xm), numpy(ym)
+    for i in range(6):
+        others = [k for k in np.flatnonzero(ym[i] > 1e-7) if k != i]
+        j = others[0] if others else i
+        lam = ym[i, i]
+        np.testing.assert_allclose(xm[i], lam * x[i] + (1 - lam) * x[j], rtol=1e-5, atol=1e-3)
+
+
+def test_cutmix_pixels_come_from_the_sample_or_its_partner_and_lam_is_the_kept_fraction():
+    x, _ = batch(b=6, shape=(10, 12, 3))
+    y = np.eye(6, dtype="float32")
+    for fmt, xx in (("channels_last", x), ("channels_first", np.transpose(x, (0, 3, 1, 2)))):
+        xm, ym = CutMix(1.0, lam_mode="sample", seed=4, data_format=fmt)(xx, y)
+        xm, ym = numpy(xm), numpy(ym)
+        caxis = -1 if fmt == "channels_last" else 1
+        for i in range(6):
+            others = [k for k in np.flatnonzero(ym[i] > 1e-7) if k != i]
+            j = others[0] if others else i
+            own = np.all(xm[i] == xx[i], axis=caxis - 1 if caxis == 1 else caxis)
+            partner = np.all(xm[i] == xx[j], axis=caxis - 1 if caxis == 1 else caxis)
+            assert np.all(own | partner)
+            if j != i:
+                assert own.mean() == pytest.approx(ym[i, i], abs=1e-6)
+
+
+def test_integer_images_stay_integer_and_round():
+    x, y = batch(dtype="uint8")
+    xm, _ = MixUp(1.0, seed=0)(x, y)
+    assert keras.backend.standardize_dtype(xm.dtype) == "uint8"
+    xm2, _ = CutMix(1.0, seed=0)(x, y)
+    assert keras.backend.standardize_dtype(xm2.dtype) == "uint8"
+
+
+def test_class_indices_with_num_classes_and_training_false():
+    x, _ = batch()
+    idx = np.arange(8) % C
+    xm, ym = MixUp(seed=0, num_classes=C)(x, idx)
+    assert numpy(ym).shape == (8, C)
+    same_x, same_y = MixUp(seed=0)(x, np.eye(C, dtype="float32")[idx], training=False)
+    np.testing.assert_array_equal(numpy(same_x), x)
+    assert MixUp(seed=0)(x).shape == x.shape  # inputs alone
+
+
+def test_same_seed_same_output_and_the_stream_advances():
+    x, y = batch()
+    a = numpy(MixUp(1.0, lam_mode="sample", seed=7)(x, y)[1])
+    layer = MixUp(1.0, lam_mode="sample", seed=7)
+    b = numpy(layer(x, y)[1])
+    c = numpy(layer(x, y)[1])
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(b, c)
+
+
+def test_inside_a_functional_model():
+    x, _ = batch(b=16, shape=(4, 4, 3))
+    y = np.eye(C, dtype="float32")[np.arange(16) % C]
+    images = keras.Input((4, 4, 3))
+    labels = keras.Input((C,))
+    mixed, targets = MixUp(0.4, seed=0)(images, labels)
+    logits = keras.layers.Dense(C)(keras.layers.Flatten()(mixed))
+    model = keras.Model([images, labels], [logits, targets])
+    out = model([x / 255.0, y], training=True)
+    assert numpy(out[0]).shape == (16, C) and numpy(out[1]).shape == (16, C)
+    assert not np.array_equal(numpy(out[1]), y)  # mixed in training
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    value = float(numpy(loss(out[1], out[0])))
+    assert np.isfinite(value) and value > 0
+    same = model([x / 255.0, y], training=False)
+    np.testing.assert_array_equal(numpy(same[1]), y)  # left alone at inference
+
+
+def test_get_config_round_trip():
+    layer = CutMix(0.7, lam_mode="sample", seed=3, num_classes=4, data_format="channels_first")
+    clone = CutMix.from_config(layer.get_config())
+    assert (clone.alpha, clone.lam_mode, clone.seed, clone.num_classes, clone.data_format) == (
+        0.7, "sample", 3, 4, "channels_first")
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+def test_labels_that_are_not_probabilities_are_refused():
+    x, _ = batch(b=4)
+    with pytest.raises(ValueError, match=r"one-hot or probability rows .* row 0 is \[2.0, 0.0"):
+        MixUp(seed=0)(x, np.array([[2, 0], [0, 1], [1, 0], [0, 1]], dtype="float32"))
+    with pytest.raises(ValueError, match=r"look like class indices; .* pass num_classes=C"):
+        MixUp(seed=0)(x, np.arange(4))
+    with pytest.raises(ValueError, match=r"shape \(batch_size, num_classes\), but got a tensor of shape \(4, 2, 1\)"):
+        MixUp(seed=0)(x, np.zeros((4, 2, 1), "float32"))
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 3\); got values from 0 to 7"):
+        MixUp(seed=0, num_classes=3)(x, np.array([0, 1, 2, 7]))
+    with pytest.raises(ValueError, match="x has batch size 4 but the labels have 3 rows"):
+        MixUp(seed=0)(x, np.eye(3, dtype="float32"))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        MixUp(0.0)
+    with pytest.raises(ValueError, match="lam_mode must be one of 'batch', 'sample'; got 'pixel'"):
+        MixUp(lam_mode="pixel")
+    with pytest.raises(ValueError, match="data_format must be one of"):
+        CutMix(data_format="NHWC")
+    with pytest.raises(ValueError, match="seed must be a non-negative int or None"):
+        MixUp(seed=-1)
+    with pytest.raises(ValueError, match="CutMix takes image batches of 4 dimensions"):
+        CutMix(seed=0)(np.zeros((2, 3), "float32"), np.eye(2, dtype="float32"))
+
+
+# ---- backend-specific: tf.data, jax.jit -------------------------------------------------------
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data pipelines need the TensorFlow backend")
+def test_in_a_tf_data_pipeline():
+    import tensorflow as tf
+
+    x, y = batch(b=12)
+    layer = MixUp(1.0, lam_mode="sample", seed=2)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).map(lambda a, b: layer(a, b))
+    got = list(ds.as_numpy_iterator())
+    assert len(got) == 3
+    for xm, ym in got:
+        assert xm.shape == (4, 6, 6, 3) and ym.shape == (4, C)
+        np.testing.assert_allclose(ym.sum(1), 1.0, rtol=1e-5)
+    assert not np.array_equal(got[0][1], got[1][1])
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.jit needs the JAX backend")
+def test_jax_arrays_in_the_core_kernels_under_jit():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = np.random.default_rng(0).random((6, 3, 4, 4)).astype("float32")
+    for t in (mixkit.MixUp(lam_mode="sample"), mixkit.CutMix(lam_mode="sample")):
+        plan = t.sample(6, rng=0, shape=x.shape)
+        want = mixkit.apply_plan(plan, x)
+        got = jax.jit(lambda a, plan=plan: mixkit.apply_plan(plan, a))(jnp.asarray(x))
+        assert isinstance(got, jax.Array)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
