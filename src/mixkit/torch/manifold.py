@@ -150,6 +150,17 @@ class ManifoldMixup:
 
         handles = []
         signatures: dict[int, inspect.Signature | None] = {}
+        unions: dict[int, torch.Tensor] = {}  # id of a mask seen -> its union (computed once per mask)
+        made: set[int] = set()  # ids of the unions handed out: passed on to submodules as they are
+
+        def union(m: torch.Tensor) -> torch.Tensor:
+            if id(m) in made:
+                return m
+            if id(m) not in unions:
+                u = _union_mask(m, state["partner"])
+                unions[id(m)] = u
+                made.add(id(u))
+            return unions[id(m)]
 
         def pre_hook(module: nn.Module, args: Any, kwargs: Any) -> Any:
             if state["plan"] is None or self.mask_arg is None:
@@ -157,7 +168,7 @@ class ManifoldMixup:
             name = self.mask_arg
             if name in kwargs and isinstance(kwargs[name], torch.Tensor) and kwargs[name].shape[0] == batch:
                 kwargs = dict(kwargs)
-                kwargs[name] = _union_mask(kwargs[name], state["partner"])
+                kwargs[name] = union(kwargs[name])
                 return args, kwargs
             key = id(module)
             if key not in signatures:
@@ -170,7 +181,7 @@ class ManifoldMixup:
                 return None
             pos = list(sig.parameters).index(name)
             if pos < len(args) and isinstance(args[pos], torch.Tensor) and args[pos].shape[0] == batch:
-                args = tuple(args[:pos]) + (_union_mask(args[pos], state["partner"]),) + tuple(args[pos + 1:])
+                args = tuple(args[:pos]) + (union(args[pos]),) + tuple(args[pos + 1:])
                 return args, kwargs
             return None
 

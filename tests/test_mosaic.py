@@ -1,0 +1,59 @@
+"""Mosaic: four sources per sample, labels weighted by quadrant area, plans replayable."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mixkit
+
+STRIDE = 10_000
+
+
+@given(st.integers(1, 6), st.integers(4, 16), st.integers(4, 16), st.integers(0, 2**16))
+def test_labels_are_area_weighted_and_match_pixels(b, h, w, seed):
+    x = (np.arange(b)[:, None, None] * STRIDE + np.arange(h * w).reshape(1, h, w))[:, None].astype(float)
+    t = mixkit.Mosaic(num_classes=b)
+    plan = t.sample(b, rng=seed, shape=x.shape)
+    out, y = t.apply(plan, x, np.arange(b))
+    src = (out[:, 0] // STRIDE).astype(int)
+    np.testing.assert_allclose(y.sum(1), 1.0, rtol=1e-6)
+    share = np.stack([(src == k).mean(axis=(1, 2)) for k in range(b)], axis=1)
+    np.testing.assert_allclose(y, share, atol=1e-6)  # label weight = fraction of pixels from each sample
+    np.testing.assert_allclose(plan.lam, plan.weights[:, 0])
+    np.testing.assert_array_equal(src[:, 0, 0], np.arange(b))  # the top-left pixel is always the sample's own
+
+
+def test_replay_and_torch_agree():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).random((4, 3, 8, 12)).astype(np.float32)
+    t = mixkit.Mosaic(num_classes=4)
+    plan = t.sample(4, rng=1, shape=x.shape)
+    again = mixkit.plan_from_dict(plan.to_dict())
+    a, _ = t.apply(plan, x)
+    b, _ = t.apply(again, torch.from_numpy(x))
+    np.testing.assert_array_equal(a, b.numpy())
+    nhwc, _ = mixkit.Mosaic(axes=(1, 2)).apply(
+        mixkit.MosaicPlan(partner=plan.partner, lam=plan.lam, axes=(1, 2), sizes=(8, 12),
+                          sources=plan.sources, centre=plan.centre), np.moveaxis(x, 1, -1))
+    np.testing.assert_array_equal(np.moveaxis(nhwc, -1, 1), a)
+
+
+def test_p_zero_keeps_every_sample():
+    x = np.random.default_rng(0).random((3, 1, 6, 6))
+    out, y = mixkit.Mosaic(p=0.0, num_classes=3)(x, np.arange(3), rng=0)
+    np.testing.assert_array_equal(out, x)
+    np.testing.assert_allclose(y, np.eye(3))
+
+
+def test_mosaic_errors():
+    with pytest.raises(ValueError, match="0 < lo <= hi < 1"):
+        mixkit.Mosaic(centre_range=(0.0, 0.5))
+    with pytest.raises(ValueError, match="two axes"):
+        mixkit.Mosaic(axes=(-1,))
+    with pytest.raises(ValueError, match="label_format='dense'"):
+        t = mixkit.Mosaic(num_classes=2)
+        t.label_format = "pair"
+        t(np.zeros((2, 1, 4, 4)), np.array([0, 1]), rng=0)
+    with pytest.raises(ValueError, match="pass shape=x.shape"):
+        mixkit.Mosaic().sample(2)
