@@ -1,0 +1,112 @@
+"""Hugging Face datasets: a mixed copy of a dataset made with a batched map.
+
+Skipped where ``datasets`` is not installed (the default test environment); ``make test-integrations``
+runs it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+datasets = pytest.importorskip("datasets")
+Image = pytest.importorskip("PIL.Image")
+
+import mixkit  # noqa: E402
+from mixkit.hf import mix_dataset, mix_map_fn  # noqa: E402
+
+N, C = 16, 3  # 16 rows: with num_proc=2 each shard is two whole batches of 4
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(N, 6, 8, 3), dtype=np.uint8)
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=C),
+                                  "id": datasets.Value("int64")})
+    ds = datasets.Dataset.from_dict(
+        {"image": [Image.fromarray(p) for p in pixels], "label": list(np.arange(N) % C), "id": list(range(N))},
+        features=features,
+    )
+    return pixels, ds
+
+
+def test_mixed_copy_with_image_and_label_features(images):
+    pixels, ds = images
+    mixed = mix_dataset(ds, mixkit.MixUp(1.0, lam_mode="sample"), seed=3, batch_size=4)
+    assert mixed.features["image"] == datasets.Image()
+    assert mixed.features["mixed_label"] == datasets.Sequence(datasets.Value("float32"), length=C)
+    assert mixed.column_names == ["image", "label", "id", "mixed_label"]
+    arr = mixed.with_format("numpy")[:]
+    x, t = arr["image"], arr["mixed_label"]
+    assert x.shape == pixels.shape and x.dtype == np.uint8
+    np.testing.assert_allclose(t.sum(1), 1.0, rtol=1e-6)
+    # every row lies between its own pixels and some partner's in the same map batch
+    changed = 0
+    for i in range(N):
+        group = range(4 * (i // 4), 4 * (i // 4) + 4)
+        fits = [j for j in group
+                if np.all(x[i] >= np.minimum(pixels[i], pixels[j])) and np.all(x[i] <= np.maximum(pixels[i], pixels[j]))]
+        assert fits
+        changed += not np.array_equal(x[i], pixels[i])
+    assert changed >= 8
+
+
+def test_same_seed_same_result_whatever_num_proc(images):
+    _, ds = images
+    t = mixkit.CutMix(1.0, axes=(1, 2), lam_mode="sample")
+    one = mix_dataset(ds, t, seed=1, batch_size=4).with_format("numpy")[:]
+    two = mix_dataset(ds, t, seed=1, batch_size=4, num_proc=2).with_format("numpy")[:]
+    np.testing.assert_array_equal(one["image"], two["image"])
+    np.testing.assert_array_equal(one["mixed_label"], two["mixed_label"])
+    other = mix_dataset(ds, t, seed=2, batch_size=4).with_format("numpy")[:]
+    assert not np.array_equal(one["mixed_label"], other["mixed_label"])
+
+
+def test_cutmix_lam_is_the_kept_fraction(images):
+    pixels, ds = images
+    own_class = datasets.Dataset.from_dict(
+        {"image": [Image.fromarray(p) for p in pixels], "label": list(range(N))},
+        features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=N)}),
+    )
+    out = mix_dataset(own_class, mixkit.CutMix(1.0, axes=(1, 2), lam_mode="sample"), seed=0,
+                      batch_size=8).with_format("numpy")[:]
+    x, t = out["image"], out["mixed_label"]
+    for i in range(N):
+        kept = np.all(x[i] == pixels[i], axis=-1).mean()
+        assert kept >= t[i, i] - 1e-6
+
+
+def test_the_map_function_on_array_columns_and_probability_labels():
+    rng = np.random.default_rng(1)
+    x = rng.random((8, 5)).astype(np.float32)
+    probs = rng.dirichlet(np.ones(4), size=8).astype(np.float32)
+    ds = datasets.Dataset.from_dict({"x": x.tolist(), "p": probs.tolist()})
+    fn = mix_map_fn(mixkit.MixUp(0.4), seed=0, input_column="x", label_column="p", target_column="q")
+    out = ds.map(fn, batched=True, batch_size=8, with_indices=True).with_format("numpy")[:]
+    assert out["x"].shape == (8, 5) and out["q"].shape == (8, 4)
+    np.testing.assert_allclose(out["q"].sum(1), 1.0, rtol=1e-5)
+    # the same map function called by hand gives the same rows
+    direct = fn({"x": x.tolist(), "p": probs.tolist()}, list(range(8)))
+    np.testing.assert_allclose(out["x"], direct["x"], rtol=1e-6)
+
+
+def test_errors(images):
+    _, ds = images
+    with pytest.raises(TypeError, match="needs a mixkit transform .* got str"):
+        mix_map_fn("mixup")
+    with pytest.raises(ValueError, match="seed must be a non-negative int, got -1"):
+        mix_map_fn(mixkit.MixUp(), seed=-1)
+    with pytest.raises(ValueError, match="needs dense labels"):
+        mix_map_fn(mixkit.MixUp(label_format="pair", num_classes=3))
+    with pytest.raises(ValueError, match="the dataset has no column 'target'"):
+        mix_dataset(ds, mixkit.MixUp(), label_column="target")
+    with pytest.raises(TypeError, match="takes a datasets.Dataset, got dict"):
+        mix_dataset({"image": []}, mixkit.MixUp())
+    fn = mix_map_fn(mixkit.MixUp(num_classes=2))
+    with pytest.raises(ValueError, match=r"mixed shapes \[\(2,\), \(3,\)\]"):
+        fn({"image": [np.zeros(2), np.zeros(3)], "label": [0, 1]}, [0, 1])
+    with pytest.raises(ValueError, match="the batch has no column 'label'"):
+        fn({"image": [np.zeros(2)]}, [0])
+    with pytest.raises(TypeError, match="with_indices=True"):
+        fn({"image": [np.zeros(2)], "label": [0]}, None)
