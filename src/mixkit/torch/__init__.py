@@ -4,13 +4,17 @@ from .collate import MixCollate
 from .distributed import DistributedMix, current_rank, rank_generator
 from .losses import mixed_cross_entropy, soft_cross_entropy
 from .manifold import ManifoldMixup
+from .mixmatch import MixMatch, MixMatchLoss, sharpen
 
 __all__ = [
     "DistributedMix",
     "ManifoldMixup",
     "MixCollate",
+    "MixMatch",
+    "MixMatchLoss",
     "current_rank",
     "mixed_cross_entropy",
     "rank_generator",
+    "sharpen",
     "soft_cross_entropy",
 ]
