@@ -1,8 +1,11 @@
 """What mixing in the collate_fn adds to collation, on uint8 images (default 128 x 3 x 224 x 224).
 
-Times the collate functions on a list of ``(image, label)`` samples, inside a DataLoader worker
-(``--where worker``, the default: batches are then allocated in shared memory, as they are in
-training) or in the main process (``--where main``); one thread:
+Times the collate functions on a list of ``(image, label)`` samples, one thread, in one of three ways:
+``--where worker`` (default): the collate call alone, timed inside a DataLoader worker (where
+default_collate and MixCollate allocate the batch in shared memory); ``--where loader``: the time
+between batches reaching the main process from one worker, which adds the transfer (a batch not
+already in shared memory, as timm's, is copied there on the way); ``--where main``: the call in the
+main process. The cases:
 
 - ``copy``: one ``memcpy`` of a batch-sized buffer (the floor the target is stated in);
 - ``default_collate``: torch's collation without mixing (the baseline);
@@ -37,6 +40,10 @@ except ImportError:  # run from a checkout in a venv without mixkit installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
     import mixkit
 from mixkit.torch import MixCollate
+
+
+WHERE = {"worker": "timed inside a DataLoader worker", "loader": "timed between batches from a 1-worker DataLoader",
+         "main": "timed in the main process"}
 
 
 def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
@@ -75,6 +82,20 @@ class Timed:
         return time.perf_counter() - t0
 
 
+def timed_through_loader(fn: Callable[[list], Any], samples: list, repeats: int) -> list[float]:
+    """Seconds between batches arriving in the main process from one worker: collation plus the
+    transfer to the main process (a tensor not already in shared memory is copied there)."""
+    loader = DataLoader(Samples(samples, repeats + 2), batch_size=len(samples), num_workers=1,
+                        collate_fn=fn, prefetch_factor=1)
+    times, last = [], None
+    for k, _ in enumerate(loader):
+        now = time.perf_counter()
+        if k >= 2 and last is not None:  # the first batches warm up
+            times.append(now - last)
+        last = now
+    return times
+
+
 def timed_in_worker(fn: Callable[[list], Any], samples: list, repeats: int) -> list[float]:
     loader = DataLoader(Samples(samples, repeats), batch_size=len(samples), num_workers=1,
                         collate_fn=Timed(fn))
@@ -86,7 +107,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--where", choices=("worker", "main"), default="worker")
+    ap.add_argument("--where", choices=("worker", "loader", "main"), default="worker")
     ap.add_argument("--json", type=pathlib.Path, default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -136,13 +157,18 @@ def main() -> None:
     for name, (fn, samples) in cases.items():
         if args.where == "worker":
             results[name] = timed_in_worker(fn, samples, args.repeats)
+        elif args.where == "loader":
+            if name.startswith("copy"):
+                results[name] = timed(lambda: fn(samples), args.repeats)
+            else:
+                results[name] = timed_through_loader(fn, samples, args.repeats)
         else:
             results[name] = timed(lambda: fn(samples), args.repeats)
     med = {name: statistics.median(t) for name, t in results.items()}
     copy_t, base_t = med["copy (floor)"], med["default_collate"]
     mb = src.nbytes / 2**20
     print(f"batch {b} x 3 x {s} x {s} uint8 ({mb:.1f} MiB), torch {torch.__version__}, 1 thread, "
-          f"in the {args.where} process, {args.repeats} calls")
+          f"{WHERE[args.where]}, {args.repeats} calls")
     print(f"{'case':36s} {'median ms':>10s} {'best ms':>8s} {'added/copy':>11s}")
     rows = []
     for name, t in results.items():
