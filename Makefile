@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 OUT    ?= mixkit-output
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean test-integrations test-torchvision
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,31 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
+
+# Keras 3 (TensorFlow, JAX, torch backends) and Hugging Face datasets, in their own venv: their
+# install (~2.5 min) stays out of `make test`, where these tests skip.
+INT_VENV ?= .venv-int
+$(INT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(INT_VENV)
+	$(INT_VENV)/bin/python -m pip install --quiet "$(TORCH)"
+	$(INT_VENV)/bin/python -m pip install --quiet -e ".[integrations]"
+	touch $@
+
+test-integrations: $(INT_VENV)/.installed
+	for b in tensorflow jax torch; do \
+		KERAS_BACKEND=$$b $(INT_VENV)/bin/python -m pytest -q tests/test_keras.py || exit 1; done
+	$(INT_VENV)/bin/python -m pytest -q tests/test_hf.py tests/test_docs_integrations.py
+
+# torchvision needs torch 2.14.1 (another build than the CPU torch of .venv): its own venv.
+TV_VENV ?= .venv-tv
+$(TV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TV_VENV)
+	$(TV_VENV)/bin/python -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+	$(TV_VENV)/bin/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+test-torchvision: $(TV_VENV)/.installed
+	$(TV_VENV)/bin/python -m pytest -q tests/test_torchvision.py tests/test_docs_integrations.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

@@ -1,0 +1,49 @@
+"""Every page under docs/integrations/ has a complete example that runs as a script.
+
+The example is the page's ```python block; its first line ``# requires: a, b`` names the modules it
+needs, and the page is skipped where one is missing (keras, datasets and torchvision are not in the
+default test environment: ``make test-integrations`` and ``make test-torchvision`` run them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "integrations"
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def example(page: pathlib.Path) -> tuple[str, list[str]]:
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 1, f"{page.name} should have exactly one python example, has {len(blocks)}"
+    code = blocks[0]
+    first = code.splitlines()[0]
+    assert first.startswith("# requires:"), f"{page.name}: the example starts with '# requires: ...'"
+    return code, [m.strip() for m in first.split(":", 1)[1].split(",") if m.strip()]
+
+
+def test_there_is_a_page_per_integration():
+    assert {p.stem for p in PAGES} >= {"pytorch", "keras", "huggingface", "torchvision"}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_page_example_runs(page, tmp_path):
+    code, requires = example(page)
+    missing = [m for m in requires if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{page.name} needs {', '.join(missing)}")
+    script = tmp_path / f"{page.stem}_example.py"
+    script.write_text(code)
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"{page.name} example failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.stdout.strip(), f"{page.name} example printed nothing"
