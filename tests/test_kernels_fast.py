@@ -23,9 +23,12 @@ torch = pytest.importorskip("torch")
 CHUNKS = [1, 200, 1 << 20]
 
 
-@pytest.fixture(params=CHUNKS, ids=["rows", "chunks", "default"])
+@pytest.fixture(params=[(1, 0), (200, 0), (1 << 20, 16 << 20)], ids=["rows", "chunks", "whole"])
 def chunk(request, monkeypatch):
-    monkeypatch.setattr(_rowwise, "CHUNK_BYTES", request.param)
+    """rows: one row at a time; chunks: a few rows per chunk; whole: the defaults (torch mixes a
+    small batch with whole-batch operations into ``out``)."""
+    monkeypatch.setattr(_rowwise, "CHUNK_BYTES", request.param[0])
+    monkeypatch.setattr(_rowwise, "WHOLE_BYTES", request.param[1])
     return request.param
 
 
@@ -115,6 +118,9 @@ def test_blend_any_mapping_in_place_equals_formula(x, data, chunk_bytes):
     ref = ref_blend(x, partner, lam)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_rowwise, "CHUNK_BYTES", chunk_bytes)
+        mp.setattr(_rowwise, "WHOLE_BYTES", 0 if chunk_bytes < 1000 else 16 << 20)
+        t = torch.from_numpy(x.copy())
+        np.testing.assert_allclose(blend(t, partner, lam).numpy(), ref, rtol=1e-5, atol=1e-3)
         xi = x.copy()
         blend(xi, partner, lam, out=xi)
         t = torch.from_numpy(x.copy())

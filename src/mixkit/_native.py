@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._rowwise import NumpyOps, TorchOps, traverse
+from ._rowwise import CHUNK_BYTES, NumpyOps, TorchOps, traverse
+from ._scratch import scratch
 
 __all__ = ["blend_native", "paste_native", "same_view"]
 
@@ -110,14 +111,27 @@ def blend_native(x: Any, partner: np.ndarray, lam: np.ndarray, out: Any, kind: s
 
 
 def _torch_itemsize(dtype: Any) -> int:
-    import torch
-
-    return torch.empty((), dtype=dtype).element_size()
+    return int(dtype.itemsize)
 
 
 def _np_blend(x: np.ndarray, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int) -> Any:
     info = np.iinfo(x.dtype) if rounded else None
     wide = x.dtype.itemsize >= 4
+    csize = np.dtype(cdt).itemsize
+
+    def mix(a: Any, b: Any, o: Any, ws: Any, vs: Any) -> None:
+        t = np.multiply(b, vs, out=scratch(x, "t1", b.shape, cdt), dtype=cdt)
+        if not rounded and o.dtype == cdt:
+            np.multiply(a, ws, out=o, dtype=cdt)
+            np.add(o, t, out=o)
+            return
+        t2 = np.multiply(a, ws, out=scratch(x, "t2", a.shape, cdt), dtype=cdt)
+        np.add(t2, t, out=t2)
+        if rounded:
+            np.rint(t2, out=t2)
+            if wide:
+                np.clip(t2, info.min, info.max, out=t2)
+        np.copyto(o, t2, casting="unsafe")
 
     def prepare(rows: np.ndarray) -> Any:
         lp = lam[rows]
@@ -126,23 +140,22 @@ def _np_blend(x: np.ndarray, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int
             wa: Any = cdt.type(lp[0])
             wb: Any = cdt.type(1.0 - lp[0])
         else:
-            wa = lp.astype(cdt).reshape(_bshape(lp.size, ndim))
-            wb = (1.0 - lp).astype(cdt).reshape(_bshape(lp.size, ndim))
+            wa = lp.astype(cdt).reshape(-1, 1)
+            wb = (1.0 - lp).astype(cdt).reshape(-1, 1)
 
         def combine(a: Any, b: Any, o: Any, s: int, e: int) -> None:
+            n = e - s
             ws, vs = (wa, wb) if uniform else (wa[s:e], wb[s:e])
-            t = np.multiply(b, vs, dtype=cdt)
-            if not rounded and o.dtype == cdt:
-                np.multiply(a, ws, out=o, dtype=cdt)
-                np.add(o, t, out=o)
+            if not (a.flags.c_contiguous and b.flags.c_contiguous and o.flags.c_contiguous):
+                if not uniform:
+                    ws, vs = ws.reshape(_bshape(n, ndim)), vs.reshape(_bshape(n, ndim))
+                mix(a, b, o, ws, vs)
                 return
-            t2 = np.multiply(a, ws, dtype=cdt)
-            np.add(t2, t, out=t2)
-            if rounded:
-                np.rint(t2, out=t2)
-                if wide:
-                    np.clip(t2, info.min, info.max, out=t2)
-            np.copyto(o, t2, casting="unsafe")
+            a2, b2, o2 = a.reshape(n, -1), b.reshape(n, -1), o.reshape(n, -1)
+            step = max(1, CHUNK_BYTES // (n * csize))  # temporaries stay cache-sized
+            for c in range(0, a2.shape[1], step):
+                cols = slice(c, c + step)
+                mix(a2[:, cols], b2[:, cols], o2[:, cols], ws, vs)
 
         return combine
 
@@ -180,8 +193,9 @@ def _torch_blend(x: Any, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int) ->
 
         def combine(a: Any, b: Any, o: Any, s: int, e: int) -> None:
             ws, vs = (wa, wb) if uniform else (wa[s:e], wb[s:e])
-            t = torch.mul(a, ws)
-            t.add_(torch.mul(b, vs))
+            shape = tuple(a.shape)
+            t = torch.mul(a, ws, out=scratch(x, "t1", shape, cdt))
+            t.add_(torch.mul(b, vs, out=scratch(x, "t2", shape, cdt)))
             if rounded:
                 t.round_()
                 if wide:
@@ -238,7 +252,20 @@ def paste_native(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarra
         shared = _region(axes, st[first], sp[first], ndim)
         masks = None if uniform else _mask_maker(x, kind, axes, st, sp)
 
+        def whole_mask(s: int, e: int) -> Any:
+            if not uniform:
+                return masks(s, e)
+            shared_st = np.repeat(st[first:first + 1], e - s, axis=0)
+            shared_sp = np.repeat(sp[first:first + 1], e - s, axis=0)
+            # rows without a box have themselves as partner here, so the shared box is harmless
+            return _mask_maker(x, kind, axes, shared_st, shared_sp)(0, e - s)
+
         def combine(a: Any, bb: Any, o: Any, s: int, e: int) -> None:
+            if bb is o:  # partners already gathered into the output: select, never copy over them
+                import torch
+
+                torch.where(whole_mask(s, e), bb, a, out=o)
+                return
             if o is not a:
                 if kind == "numpy":
                     np.copyto(o, a)

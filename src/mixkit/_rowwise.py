@@ -8,7 +8,8 @@ order and the chunking:
   :func:`mixkit._schedule.row_order` (no gather at all; the partner read at one step is the row
   written at the next, so it comes from cache);
 - small rows, new output or a separate ``out``: contiguous chunks of rows, partners gathered into a
-  cache-sized buffer;
+  cache-sized buffer (torch, batch up to ``WHOLE_BYTES``: partners gathered straight into ``out``,
+  then one combine over the batch);
 - small rows in place: chunks in partner-graph order, gathered, combined and scattered back.
 
 In place, at most two saved rows (cycle heads) exist at a time: extra memory is a chunk plus two
@@ -25,19 +26,28 @@ from typing import Any
 import numpy as np
 
 from ._schedule import row_order
+from ._scratch import scratch
 
-__all__ = ["CHUNK_BYTES", "NumpyOps", "TorchOps", "chunk_rows", "traverse"]
+__all__ = ["CHUNK_BYTES", "WHOLE_BYTES", "NumpyOps", "TorchOps", "chunk_rows", "traverse"]
 
 # Temporaries stay about this size (L2-sized), so a chunk's second read comes from cache.
 CHUNK_BYTES = 1 << 20
+# A torch batch up to this size that fits in the last-level cache is mixed in two whole-batch
+# operations into ``out`` (gather, then combine): fewer calls beat cache-sized chunks there.
+WHOLE_BYTES = 16 << 20
+
+
+def n_bytes_row(x: Any, itemsize: int) -> int:
+    """Bytes of one row of ``x`` at ``itemsize`` bytes an item."""
+    row = 1
+    for s in x.shape[1:]:
+        row *= int(s)
+    return max(1, row * itemsize)
 
 
 def chunk_rows(x: Any, itemsize: int) -> int:
     """Rows per chunk for a batch whose rows hold ``prod(shape[1:])`` items of ``itemsize`` bytes."""
-    row = 1
-    for s in x.shape[1:]:
-        row *= int(s)
-    return max(1, CHUNK_BYTES // max(1, row * itemsize))
+    return max(1, CHUNK_BYTES // n_bytes_row(x, itemsize))
 
 
 class NumpyOps:
@@ -46,8 +56,9 @@ class NumpyOps:
     def index(self, idx: np.ndarray) -> np.ndarray:
         return idx
 
-    def gather(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return np.take(x, idx, axis=0)
+    def gather(self, x: np.ndarray, idx: np.ndarray, name: str) -> np.ndarray:
+        buf = scratch(x, name, (len(idx),) + x.shape[1:], x.dtype)
+        return np.take(x, idx, axis=0, out=buf, mode="wrap")  # "raise" would buffer a copy
 
     def scatter(self, out: np.ndarray, idx: np.ndarray, rows: np.ndarray) -> None:
         out[idx] = rows
@@ -56,7 +67,7 @@ class NumpyOps:
         np.copyto(dst, src)
 
     def empty(self, x: np.ndarray, n: int) -> np.ndarray:
-        return np.empty((n,) + x.shape[1:], dtype=x.dtype)
+        return scratch(x, "store", (n,) + x.shape[1:], x.dtype)
 
 
 class TorchOps:
@@ -72,8 +83,16 @@ class TorchOps:
         t = self.torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
         return t.to(self.device, non_blocking=True)
 
-    def gather(self, x: Any, idx: Any) -> Any:
-        return x.index_select(0, idx)
+    def gather(self, x: Any, idx: Any, name: str) -> Any:
+        buf = scratch(x, name, (int(idx.shape[0]),) + tuple(x.shape[1:]), x.dtype)
+        return self.torch.index_select(x, 0, idx, out=buf)
+
+    def gather_into(self, x: Any, idx: Any, out: Any) -> bool:
+        """``out[:] = x[idx]`` without a temporary; False where that is not possible."""
+        if not (x.is_contiguous() and out.is_contiguous()):
+            return False
+        self.torch.index_select(x, 0, idx, out=out)
+        return True
 
     def scatter(self, out: Any, idx: Any, rows: Any) -> None:
         out.index_copy_(0, idx, rows)
@@ -82,7 +101,7 @@ class TorchOps:
         dst.copy_(src)
 
     def empty(self, x: Any, n: int) -> Any:
-        return self.torch.empty((n,) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+        return scratch(x, "store", (n,) + tuple(x.shape[1:]), x.dtype)
 
 
 Combine = Callable[[Any, Any, Any, int, int], None]
@@ -122,9 +141,14 @@ def traverse(
         peff = np.where(work, partner, rows_all)
         combine = prepare(rows_all)
         pidx = ops.index(peff)
+        gather_into = getattr(ops, "gather_into", None)
+        small = b * n_bytes_row(x, itemsize) <= WHOLE_BYTES
+        if gather_into is not None and small and gather_into(x, pidx, out):
+            combine(x, out, out, 0, b)
+            return
         for s in range(0, b, n):
             e = min(s + n, b)
-            combine(x[s:e], ops.gather(x, pidx[s:e]), out[s:e], s, e)
+            combine(x[s:e], ops.gather(x, pidx[s:e], "b"), out[s:e], s, e)
         return
     order = row_order(partner, work)
     rows = order.rows
@@ -170,8 +194,8 @@ def traverse(
     events = sorted(set(span) | set(fix))
     for s in range(0, rows.size, n):
         e = min(s + n, rows.size)
-        a = ops.gather(x, idx[s:e])
-        bb = ops.gather(x, pidx[s:e])
+        a = ops.gather(x, idx[s:e], "a")
+        bb = ops.gather(x, pidx[s:e], "b")
         for k in events[bisect_left(events, s):bisect_left(events, e)]:
             if k in span:
                 ops.copy(store[saves[k]], a[k - s])
