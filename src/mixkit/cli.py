@@ -43,6 +43,10 @@ if click is not None:
                             title="mixkit preview on scikit-learn digits: mixed samples and soft labels")
         click.echo(f"wrote {path}")
 
+    from .sweep.command import sweep_command
+
+    cli.add_command(sweep_command, name="sweep")
+
 
 def main(argv: list[str] | None = None) -> int:
     if click is None:

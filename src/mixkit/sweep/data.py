@@ -1,0 +1,313 @@
+"""Data for the sweep: bundled sets, user files, a fixed stratified split, few labels, long tails.
+
+Every loader returns ``(X, y, kind)`` with ``X`` float32 of shape ``(N, C, H, W)`` for images,
+``(N, C, T)`` for time series or ``(N, D)`` for tabular rows, ``y`` any labels of length ``N``.
+:func:`make_split` turns that into a :class:`Dataset` with integer classes ``0..K-1``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SweepError
+
+__all__ = ["BUNDLED", "Dataset", "load_data", "make_split"]
+
+KINDS = ("image", "series", "tabular")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+# bundled name -> (loader name in sktime.datasets or "digits", description)
+BUNDLED = {
+    "digits": "scikit-learn's handwritten digits: 1,797 images 8x8, 10 classes",
+    "gunpoint": "UCR GunPoint (bundled with sktime): 200 series of length 150, 2 classes",
+    "italypowerdemand": "UCR ItalyPowerDemand (bundled with sktime): 1,096 series of length 24, 2 classes",
+    "basicmotions": "UEA BasicMotions (bundled with sktime): 80 series, 6 channels x 100, 4 classes",
+}
+_SKTIME_LOADERS = {
+    "gunpoint": "load_gunpoint",
+    "italypowerdemand": "load_italy_power_demand",
+    "basicmotions": "load_basic_motions",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A fixed split. ``X_*`` float32 (normalised with training statistics), ``y_*`` int64 in [0, K).
+
+    ``raw_train`` keeps the training inputs before normalisation (for pictures of mixed samples).
+    """
+
+    name: str
+    kind: str
+    classes: tuple[str, ...]
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    raw_train: np.ndarray = field(repr=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.X_train.shape[1:])
+
+    def describe(self) -> str:
+        counts = np.bincount(self.y_train, minlength=self.num_classes)
+        return (f"{self.name} ({self.kind}, input {self.input_shape}, {self.num_classes} classes): "
+                f"train {len(self.y_train)} (per class {counts.min()}-{counts.max()}), "
+                f"validation {len(self.y_val)}, test {len(self.y_test)}")
+
+
+def load_data(data: str, *, label_column: str | None = None, kind: str = "auto",
+              image_size: int = 32) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Load ``data`` (a bundled name or a path); returns ``(X, y, kind, name)``."""
+    if kind not in ("auto", *KINDS):
+        raise SweepError(f"--kind must be one of auto, {', '.join(KINDS)}; got {kind!r}")
+    key = str(data).strip().lower().replace("-", "").replace("_", "")
+    if key in BUNDLED and not Path(str(data)).exists():
+        X, y, found = _load_bundled(key)
+        return X, y, found, key
+    path = Path(str(data)).expanduser()
+    if not path.exists():
+        raise SweepError(
+            f"data {str(data)!r} is neither a bundled set ({', '.join(BUNDLED)}) nor an existing path"
+        )
+    if path.is_dir():
+        X, y = _load_image_folder(path, image_size)
+        found = "image"
+    elif path.suffix.lower() == ".npz":
+        X, y = _load_npz(path)
+        found = {2: "tabular", 3: "series", 4: "image"}.get(X.ndim, "")
+        if not found:
+            raise SweepError(f"{path}: X must have 2 (tabular), 3 (series) or 4 (images) dimensions, "
+                             f"got shape {X.shape}")
+    elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        X, y = _load_csv(path, label_column)
+        found = "tabular"
+    else:
+        raise SweepError(f"{path}: expected a .npz file (X, y), a .csv file or a folder of class "
+                         f"sub-folders of images; got a {path.suffix or 'suffix-less'} file")
+    if kind != "auto" and kind != found:
+        X, found = _coerce_kind(X, found, kind, path)
+    if label_column is not None and found != "tabular":
+        raise SweepError(f"--label-column applies to CSV files only, but {path} is not a CSV file")
+    return X, y, found, path.stem or path.name
+
+
+def _coerce_kind(X: np.ndarray, found: str, kind: str, path: Path) -> tuple[np.ndarray, str]:
+    if kind == "image" and X.ndim == 3:
+        return X[:, None], "image"  # (N, H, W) grey images
+    if kind == "series" and X.ndim == 2:
+        return X[:, None, :], "series"  # (N, T) univariate series
+    if kind == "tabular":
+        return X.reshape(len(X), -1), "tabular"
+    raise SweepError(f"{path}: cannot read X of shape {X.shape} as {kind} data (it looks like {found})")
+
+
+def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
+    if key == "digits":
+        X, y = _digits()
+        return X, y, "image"
+    try:
+        import sktime.datasets as skd
+    except ImportError:
+        raise SweepError(f"the bundled set {key!r} ships with sktime: pip install 'mixkit[sweep]'") from None
+    X, y = getattr(skd, _SKTIME_LOADERS[key])(return_type="numpy3D")
+    return np.asarray(X, dtype=np.float32), np.asarray(y), "series"
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as ``(1797, 1, 8, 8)`` in [0, 1]: read from the file it ships (importing
+    scikit-learn takes seconds), or through ``load_digits`` if that file moved."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.exists():
+            data = np.loadtxt(path, delimiter=",")
+            if data.shape == (1797, 65):
+                return (data[:, :64].reshape(-1, 1, 8, 8) / 16.0).astype(np.float32), data[:, 64].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            names = list(f.files)
+            if "X" not in names or "y" not in names:
+                raise SweepError(f"{path}: a .npz needs arrays named X and y, found {names or 'none'}")
+            X, y = f["X"], f["y"]
+    except SweepError:
+        raise
+    except Exception as exc:  # zip or format errors: unreadable file
+        raise SweepError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
+    if X.dtype.kind not in "biuf":
+        raise SweepError(f"{path}: X must be numeric, got dtype {X.dtype}")
+    if y.ndim != 1:
+        raise SweepError(f"{path}: y must be one label per row, shape (N,), got shape {y.shape}")
+    return X.astype(np.float32), y
+
+
+def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            delimiter = "\t" if path.suffix.lower() == ".tsv" or ("\t" in sample and "," not in sample) else ","
+            rows = list(csv.reader(fh, delimiter=delimiter))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
+    rows = [r for r in rows if r]
+    if len(rows) < 2:
+        raise SweepError(f"{path}: a CSV needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if label_column is None:
+        if "label" not in header:
+            raise SweepError(f"{path}: say which column holds the labels with --label-column "
+                             f"(columns: {', '.join(header)})")
+        label_column = "label"
+    if label_column not in header:
+        raise SweepError(f"{path}: no label column {label_column!r}; columns are: {', '.join(header)}")
+    j = header.index(label_column)
+    features = [c for i, c in enumerate(header) if i != j]
+    if not features:
+        raise SweepError(f"{path}: the CSV has no feature columns besides {label_column!r}")
+    X = np.empty((len(rows) - 1, len(features)), dtype=np.float32)
+    y = []
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise SweepError(f"{path}: line {r} has {len(row)} fields, the header has {len(header)}")
+        y.append(row[j].strip())
+        vals = [v for i, v in enumerate(row) if i != j]
+        try:
+            X[r - 2] = [float(v) for v in vals]
+        except ValueError:
+            bad = next(v for v in vals if not _is_float(v))
+            raise SweepError(f"{path}: line {r} has a non-numeric feature value {bad!r}; "
+                             "feature columns must be numbers") from None
+    return X, np.asarray(y)
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_image_folder(path: Path, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise SweepError(f"{path}: a folder of images needs one sub-folder per class, found none")
+    files: list[tuple[Path, str]] = []
+    for c in classes:
+        files += [(f, c.name) for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise SweepError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders")
+    images = []
+    for f, _ in files:
+        try:
+            with Image.open(f) as im:
+                images.append(im.convert("RGB").resize((image_size, image_size)))
+        except (OSError, UnidentifiedImageError) as exc:
+            raise SweepError(f"{f}: cannot read as an image ({type(exc).__name__})") from None
+    arr = np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in images])  # (N, H, W, 3)
+    if np.allclose(arr[..., 0], arr[..., 1]) and np.allclose(arr[..., 1], arr[..., 2]):
+        arr = arr[..., :1]
+    return np.ascontiguousarray(np.moveaxis(arr, -1, 1)), np.asarray([c for _, c in files])
+
+
+def make_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    *,
+    name: str = "data",
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    labels_per_class: int | None = None,
+    imbalance: float = 1.0,
+    seed: int = 0,
+) -> Dataset:
+    """A fixed stratified split into train / validation / test, drawn with ``seed``.
+
+    Per class, ``round(fraction * n)`` (at least 1) examples go to validation and to test, the rest to
+    train. ``labels_per_class`` keeps at most that many training examples per class; ``imbalance``
+    ``R >= 1`` then makes the training split long-tailed: class ``k`` (of ``K``, largest first) keeps
+    ``n_max * R ** (-k / (K - 1))`` examples (at least 1).
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim < 2:
+        raise SweepError(f"X must have a sample axis and at least one feature axis, got shape {X.shape}")
+    if len(X) != len(y):
+        raise SweepError(f"X has {len(X)} samples but y has {len(y)} labels; they must have the same length")
+    if not np.all(np.isfinite(X)):
+        raise SweepError("X holds NaN or infinite values; clean or impute them first")
+    if labels_per_class is not None and labels_per_class < 1:
+        raise SweepError(f"--labels-per-class must be a positive int, got {labels_per_class}")
+    if not (np.isfinite(imbalance) and imbalance >= 1.0):
+        raise SweepError(f"--imbalance must be a ratio >= 1 (1 = balanced), got {imbalance}")
+    classes, y_int = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise SweepError(f"the labels hold {len(classes)} class(es); classification needs at least 2")
+    gen = np.random.default_rng(seed)
+    counts = np.bincount(y_int, minlength=len(classes))
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for c in range(len(classes)):
+        idx = gen.permutation(np.flatnonzero(y_int == c))
+        n = len(idx)
+        n_test = max(1, int(round(test_fraction * n)))
+        n_val = max(1, int(round(val_fraction * n)))
+        if n - n_test - n_val < 1:
+            raise SweepError(f"class {str(classes[c])!r} has {n} example(s); the split needs at least 3 per class "
+                             "(train, validation, test)")
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    train = parts["train"]
+    if labels_per_class is not None:
+        train = [t[:labels_per_class] for t in train]
+    if imbalance > 1.0:
+        k = len(classes)
+        order = np.argsort(-counts, kind="stable")  # most frequent class keeps the most
+        n_max = max(len(t) for t in train)
+        for rank, c in enumerate(order):
+            keep = max(1, int(round(n_max * imbalance ** (-rank / (k - 1)))))
+            train[c] = train[c][:keep]
+    tr, va, te = (np.sort(np.concatenate(p)) for p in (train, parts["val"], parts["test"]))
+    raw = X.astype(np.float32)
+    Xn = _normalise(raw, raw[tr], kind)
+    return Dataset(
+        name=name, kind=kind, classes=tuple(str(c) for c in classes),
+        X_train=Xn[tr], y_train=y_int[tr].astype(np.int64),
+        X_val=Xn[va], y_val=y_int[va].astype(np.int64),
+        X_test=Xn[te], y_test=y_int[te].astype(np.int64),
+        raw_train=raw[tr],
+    )
+
+
+def _normalise(X: np.ndarray, train: np.ndarray, kind: str) -> np.ndarray:
+    """Standardise with training statistics: per channel (images, series) or per feature (tabular)."""
+    axes: Any = (0,) if kind == "tabular" else (0, *range(2, X.ndim))
+    mean = train.mean(axis=axes, keepdims=True)
+    std = train.std(axis=axes, keepdims=True)
+    std = np.where(std > 1e-8, std, 1.0)
+    return ((X - mean) / std).astype(np.float32)

@@ -1,0 +1,175 @@
+"""Strategies by name: ``none``, ``mixup``, ``cutmix:lam_mode=sample`` and any public mixkit transform.
+
+Names are looked up among the public classes in ``mixkit.__all__`` that subclass ``mixkit.Mixer``
+(case-insensitive), so transforms added to mixkit appear here without any change. Options follow the
+name after colons, ``name:key=value:key=value``; values are Python literals (``0.4``, ``'sample'``,
+``(0.2, 0.5)``) or bare words taken as strings. A method whose class takes ``alpha`` and whose spec
+does not fix it is swept over ``--alphas``; ``cutmix:alpha=1.0`` is one strategy.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import mixkit
+
+from .errors import SweepError
+
+__all__ = ["Strategy", "available_methods", "parse_alphas", "resolve_strategies", "split_list"]
+
+NONE = "none"
+# options the sweep sets itself for every method
+_RESERVED = {"num_classes", "label_format"}
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One arm of the sweep: a transform class with fixed options (``cls is None`` = no mixing)."""
+
+    method: str                      # canonical lower-case name, "none" for no mixing
+    options: tuple[tuple[str, Any], ...] = ()
+    alpha: float | None = None
+    cls: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """A readable unique name: ``mixup(alpha=0.4)``, ``cutmix(alpha=1.0, lam_mode='sample')``."""
+        if self.method == NONE:
+            return NONE
+        parts = ([f"alpha={self.alpha:g}"] if self.alpha is not None else [])
+        parts += [f"{k}={v!r}" for k, v in self.options]
+        return f"{self.method}({', '.join(parts)})" if parts else self.method
+
+    def build(self, num_classes: int, axes: tuple[int, ...] | None) -> Any:
+        """The transform for ``num_classes`` classes; ``axes`` is the default cut axes of the data."""
+        if self.cls is None:
+            return None
+        kwargs = dict(self.options)
+        params = inspect.signature(self.cls).parameters
+        if self.alpha is not None:
+            kwargs["alpha"] = self.alpha
+        if "axes" in params and "axes" not in kwargs and axes is not None:
+            kwargs["axes"] = axes
+        if "num_classes" in params:
+            kwargs["num_classes"] = num_classes
+        return self.cls(**kwargs)
+
+
+def available_methods() -> dict[str, Any]:
+    """Lower-case name -> class, for every public ``mixkit.Mixer`` subclass that can be built alone."""
+    found: dict[str, Any] = {}
+    for name in mixkit.__all__:
+        obj = getattr(mixkit, name, None)
+        if not (inspect.isclass(obj) and issubclass(obj, mixkit.Mixer) and obj is not mixkit.Mixer):
+            continue
+        params = inspect.signature(obj).parameters.values()
+        if any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+               for p in params):
+            continue  # needs other transforms (OneOf) or required arguments: not nameable alone
+        found[name.lower()] = obj
+    return found
+
+
+def split_list(text: str) -> list[str]:
+    """Split at commas that are not inside brackets or quotes: ``a,b:x=(1,2),c``."""
+    out, depth, quote, cur = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur).strip())
+    return [s for s in out if s]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_alphas(text: str | list[float] | tuple[float, ...]) -> tuple[float, ...]:
+    """``"0.1,0.2,0.4,1.0"`` -> ``(0.1, 0.2, 0.4, 1.0)``; each alpha a finite number > 0."""
+    items = split_list(text) if isinstance(text, str) else list(text)
+    if not items:
+        raise SweepError("--alphas is empty; give a comma list of positive numbers such as 0.1,0.2,0.4,1.0")
+    alphas = []
+    for item in items:
+        try:
+            a = float(item)
+        except (TypeError, ValueError):
+            raise SweepError(f"--alphas must be a comma list of positive numbers, got {item!r} in it") from None
+        if not (a > 0 and a < float("inf")):
+            raise SweepError(f"--alphas must be positive finite numbers (Beta(alpha, alpha)), got {item!r}")
+        if a not in alphas:
+            alphas.append(a)
+    return tuple(alphas)
+
+
+def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, num_classes: int = 2,
+                       axes: tuple[int, ...] | None = None) -> list[Strategy]:
+    """Turn ``--methods`` into strategies, checking each by building it once (bad options fail here)."""
+    specs = split_list(methods) if isinstance(methods, str) else [s.strip() for s in methods]
+    if not specs:
+        raise SweepError("--methods is empty; give a comma list such as none,mixup,cutmix")
+    known = available_methods()
+    listing = ", ".join([NONE, *sorted(known)])
+    out: list[Strategy] = []
+    for spec in specs:
+        name, *opts = [p.strip() for p in spec.split(":")]
+        key = name.lower()
+        if key == NONE:
+            if opts:
+                raise SweepError(f"method 'none' takes no options, got {spec!r}")
+            found = [Strategy(NONE)]
+        elif key not in known:
+            raise SweepError(f"unknown method {name!r}; available: {listing}")
+        else:
+            found = _expand(spec, key, known[key], opts, alphas)
+        for s in found:
+            try:
+                s.build(num_classes, axes)
+            except (TypeError, ValueError) as exc:
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise SweepError(f"method {spec!r}: {msg}") from None
+            if s not in out:
+                out.append(s)
+    return out
+
+
+def _expand(spec: str, key: str, cls: Any, opts: list[str], alphas: tuple[float, ...]) -> list[Strategy]:
+    params = inspect.signature(cls).parameters
+    allowed = [p for p in params if p not in _RESERVED and params[p].kind != inspect.Parameter.VAR_KEYWORD]
+    options: dict[str, Any] = {}
+    for opt in opts:
+        k, eq, v = opt.partition("=")
+        k = k.strip()
+        if not eq or not k:
+            raise SweepError(f"method {spec!r}: options are written key=value, got {opt!r}")
+        if k not in allowed:
+            raise SweepError(f"method {spec!r}: unknown option {k!r}; {cls.__name__} takes: {', '.join(allowed)}")
+        options[k] = _parse_value(v.strip())
+    alpha = options.pop("alpha", None)
+    frozen = tuple(sorted(options.items()))
+    if alpha is not None:
+        try:
+            alpha = float(alpha)
+        except (TypeError, ValueError):
+            raise SweepError(f"method {spec!r}: alpha must be a positive number, got {alpha!r}") from None
+        return [Strategy(key, frozen, alpha, cls)]
+    if "alpha" in params:
+        return [Strategy(key, frozen, a, cls) for a in alphas]
+    return [Strategy(key, frozen, None, cls)]
