@@ -20,7 +20,8 @@ venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/mixkit preview --out $(OUT)
-	@echo "demo output: $(OUT)/preview.png"
+	$(VENV)/bin/mixkit sweep --data digits --out $(OUT)/sweep
+	@echo "demo output: $(OUT)/preview.png; sweep report: $(OUT)/sweep/report.md and $(OUT)/sweep/report.html"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
