@@ -246,6 +246,65 @@ def report(name: str, res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ratio(rows: dict[str, Any], key: str, base: str) -> str:
+    r, b = rows.get(key), rows.get(base)
+    if not r or "sec" not in r or not b or "sec" not in b:
+        return "n/a"
+    return f"{r['sec'] / b['sec']:.2f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Compact tables of ratios for benchmarks/README.md."""
+    out = [f"`{results['header']}`", ""]
+    combos = [(m, lm) for m in ("mixup", "cutmix") for lm in ("batch", "sample")]
+    for backend in ("torch", "numpy"):
+        have = [n for n, r in results["workloads"].items() if f"{backend}|floor" in r["rows"]]
+        if not have:
+            continue
+        out.append(f"**{backend}**: kernel time / floor (`out=` and in place), new output / clone, "
+                   "peak extra memory of the in-place call")
+        out.append("")
+        head = ["workload", "load"]
+        for m, lm in combos:
+            head += [f"{m} {lm} out=", f"{m} {lm} inplace", f"{m} {lm} new/clone"]
+        head += ["in-place mem"]
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        for name in have:
+            res = results["workloads"][name]
+            rows = res["rows"]
+            cells = [name, f"{res['load_before'][0]:.1f}-{res['load_after'][0]:.1f}"]
+            mems = []
+            for m, lm in combos:
+                k = f"{backend}|mixkit:{m}/{lm}"
+                cells += [_ratio(rows, f"{k}/out=", f"{backend}|floor"),
+                          _ratio(rows, f"{k}/inplace", f"{backend}|floor"),
+                          _ratio(rows, f"{k}/new", f"{backend}|clone")]
+                mems.append((rows.get(f"{k}/inplace") or {}).get("mem"))
+            known = [v for v in mems if v is not None]
+            cells.append(fmt_mem(max(known), res["batch_bytes"]) if known else "n/a")
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    peers = ["timm:mixup/batch", "timm:mixup/elem", "timm:cutmix/batch", "timm:cutmix/elem",
+             "torchvision:mixup/batch", "torchvision:cutmix/batch", "kornia:mixup/sample",
+             "kornia:cutmix/sample"]
+    out.append("**torch, whole calls with labels**: time / floor (mixkit's `call+labels` and the "
+               "peers), n/a where the peer cannot take the batch")
+    out.append("")
+    head = ["workload", "clone"] + [f"mixkit {m} {lm}" for m, lm in combos] + peers
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for name, res in results["workloads"].items():
+        rows = res["rows"]
+        if "torch|floor" not in rows:
+            continue
+        cells = [name, _ratio(rows, "torch|clone", "torch|floor")]
+        cells += [_ratio(rows, f"torch|mixkit:{m}/{lm}/call+labels", "torch|floor") for m, lm in combos]
+        cells += [_ratio(rows, f"torch|{p}", "torch|floor") for p in peers]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS), choices=list(WORKLOADS))
@@ -254,7 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-peers", action="store_true", help="skip timm, torchvision and kornia")
     ap.add_argument("--json", default=None, help="also write raw results (times in seconds) here")
+    ap.add_argument("--markdown", default=None,
+                    help="print the README tables for a results file written with --json, and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
     try:
         import torch
     except ImportError:

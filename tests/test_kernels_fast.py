@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from mixkit import _rowwise
 from mixkit._schedule import row_order
-from mixkit.kernels import blend, paste
+from mixkit.kernels import blend, mask_mix, paste
 
 from helpers import readonly
 
@@ -268,3 +268,42 @@ def test_empty_and_single_batches(chunk):
         np.testing.assert_array_equal(paste(x, p, box, box + 2, (2,)), x)
         t = torch.from_numpy(x.copy())
         assert torch.equal(blend(t, p, lam, out=t), torch.from_numpy(x))
+
+
+def ref_mask_mix(x, partner, mask, axes):
+    m = mask.reshape((mask.shape[0],) + tuple(x.shape[a] if a in axes else 1 for a in range(1, x.ndim)))
+    if x.dtype.kind == "f":
+        return m * x.astype(np.float64) + (1 - m) * x[partner].astype(np.float64)
+    mixed = m.astype(np.float32) * x.astype(np.float32) + (1 - m).astype(np.float32) * x[partner]
+    return np.rint(mixed).astype(x.dtype)
+
+
+@pytest.mark.parametrize("partner", [[1, 2, 3, 4, 5, 0], [1, 0, 3, 2, 5, 4], [3, 3, 3, 0, 0, 5]])
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_mask_mix_in_place_out_and_new_match_formula(chunk, partner, binary, dtype):
+    rng = np.random.default_rng(7)
+    partner = np.array(partner)
+    x = rng.integers(0, 255, size=(6, 3, 4, 5)).astype(dtype)
+    mask = rng.random((6, 4, 5))
+    if binary:
+        mask = (mask > 0.5).astype(np.float64)
+    mask[5] = 1.0  # a row that keeps all of its own data
+    ref = ref_mask_mix(x, partner, mask, (2, 3))
+    check = np.testing.assert_array_equal if dtype == np.uint8 else (
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4))
+    check(mask_mix(readonly(x), partner, mask, (2, 3)), ref)
+    buf = np.empty_like(x)
+    mask_mix(x, partner, mask, (2, 3), out=buf)
+    check(buf, ref)
+    xi = x.copy()
+    mask_mix(xi, partner, mask, (2, 3), out=xi)
+    check(xi, ref)
+    t = torch.from_numpy(x.copy())
+    check(mask_mix(t, partner, mask, (2, 3)).numpy(), ref)
+    mask_mix(t, partner, mask, (2, 3), out=t)
+    check(t.numpy(), ref)
+    tc = torch.from_numpy(x.copy()).contiguous(memory_format=torch.channels_last)
+    res = mask_mix(tc, partner, mask, (2, 3))
+    assert res.is_contiguous(memory_format=torch.channels_last)
+    check(res.numpy(), ref)

@@ -336,3 +336,87 @@ def _mask_maker(x: Any, kind: str, axes: tuple[int, ...], st: np.ndarray, sp: np
             m = mk if m is None else m & mk
         return m
     return masks_t
+
+
+# ----------------------------------------------------------------------------------------------------
+# mask_mix
+# ----------------------------------------------------------------------------------------------------
+
+
+def mask_native(x: Any, partner: np.ndarray, m: np.ndarray, binary: bool, out: Any, kind: str) -> Any:
+    """``out = m * x + (1 - m) * x[partner]`` with ``m`` float64 broadcastable to ``x`` (a 0/1 mask
+    selects, any other blends; integers rounded half to even)."""
+    partner = np.asarray(partner, dtype=np.int64)
+    b = partner.shape[0]
+    rows_all = np.arange(b)
+    m = np.broadcast_to(m, (b,) + tuple(m.shape[1:]))
+    whole = np.all(m == 1, axis=tuple(range(1, m.ndim))) if m.ndim > 1 else m == 1
+    work = (partner != rows_all) & ~whole
+    cdt, rounded = _compute_dtype(x, kind)
+    itemsize = np.dtype(cdt).itemsize if kind == "numpy" else _torch_itemsize(cdt)
+    info = (np.iinfo(x.dtype) if kind == "numpy" else _torch_iinfo(x.dtype)) if rounded else None
+    wide = (x.dtype.itemsize if kind == "numpy" else x.element_size()) >= 4
+
+    def prepare(rows: np.ndarray) -> Any:
+        mo = m[rows]
+        if kind == "numpy":
+            keep = mo == 1 if binary else None
+            wa = None if binary else mo.astype(cdt)
+            wb = None if binary else (1.0 - mo).astype(cdt)
+        else:
+            import torch
+
+            def dev(a: np.ndarray, dtype: Any) -> Any:
+                return torch.from_numpy(np.ascontiguousarray(a)).to(x.device, dtype, non_blocking=True)
+
+            keep = dev(mo == 1, torch.bool) if binary else None
+            lerp = not binary and not rounded and x.dtype == cdt
+            wa = None if binary else dev(mo, cdt)
+            wb = None if (binary or lerp) else dev(1.0 - mo, cdt)
+
+        def combine(a: Any, bb: Any, o: Any, s: int, e: int) -> None:
+            if kind == "numpy":
+                if binary:
+                    if o is not a:
+                        np.copyto(o, a)
+                    np.copyto(o, bb, where=~keep[s:e])
+                    return
+                t = np.multiply(bb, wb[s:e], out=scratch(x, "t1", bb.shape, cdt), dtype=cdt)
+                t2 = np.multiply(a, wa[s:e], out=scratch(x, "t2", a.shape, cdt), dtype=cdt)
+                np.add(t2, t, out=t2)
+                if rounded:
+                    np.rint(t2, out=t2)
+                    if wide:
+                        np.clip(t2, info.min, info.max, out=t2)
+                np.copyto(o, t2, casting="unsafe")
+                return
+            import torch
+
+            if binary:
+                torch.where(keep[s:e], a, bb, out=o)
+            elif wb is None:
+                torch.lerp(bb, a, wa[s:e], out=o)
+            else:
+                shape = tuple(torch.broadcast_shapes(a.shape, wa[s:e].shape))
+                t = torch.mul(a, wa[s:e], out=scratch(x, "t1", shape, cdt))
+                t.add_(torch.mul(bb, wb[s:e], out=scratch(x, "t2", shape, cdt)))
+                if rounded:
+                    t.round_()
+                    if wide:
+                        t.clamp_(info.min, info.max)
+                o.copy_(t)
+
+        return combine
+
+    def body(o: Any, inplace: bool) -> None:
+        if b:
+            traverse(x, o, partner, work, inplace=inplace, ops=_ops(x, kind), itemsize=itemsize,
+                     prepare=prepare, needed=lambda pos: (...,))
+
+    return _run(x, out, kind, body)
+
+
+def _torch_iinfo(dtype: Any) -> Any:
+    import torch
+
+    return torch.iinfo(dtype)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._native import blend_native, paste_native
+from ._native import blend_native, mask_native, paste_native
 from ._xp import backend
 
 __all__ = ["blend", "box_mask", "mask_mix", "paste"]
@@ -215,41 +215,14 @@ def mask_mix(x: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...
     if kind == "torch":
         import torch
 
-        dev = x.device
-        part = x.index_select(0, _torch_index(partner, dev))
-        if binary:
-            keep = torch.tensor(m == 1).to(dev, non_blocking=True)
-            res = torch.where(keep, x, part)
-        else:
-            cdt = x.dtype if (x.is_floating_point() and x.element_size() >= 4) else torch.float32
-            w = torch.tensor(m).to(dev, cdt, non_blocking=True)
-            res = x.to(cdt) * w + part.to(cdt) * (1.0 - w)
-            if not x.is_floating_point():
-                info = torch.iinfo(x.dtype)
-                res = res.round_().clamp_(info.min, info.max)
-            res = res.to(x.dtype)
-        if out is None:
-            return res.contiguous(memory_format=_torch_format(x)) if res.dim() == 4 else res
-        return out.copy_(res)
-    part = np.take(x, partner, axis=0)
-    if binary:
-        res = np.where(m == 1, x, part)
-    else:
-        cdt = np.promote_types(x.dtype, np.float32)
-        res = m.astype(cdt) * x + (1.0 - m).astype(cdt) * part
-        if x.dtype.kind in "ui":
-            info = np.iinfo(x.dtype)
-            res = np.clip(np.rint(res), info.min, info.max)
-        res = res.astype(x.dtype, copy=False)
-    if out is None:
-        return res
-    out[...] = res
-    return out
-
-
-def _torch_format(x: Any) -> Any:
-    import torch
-
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
+        if x.requires_grad and torch.is_grad_enabled():
+            # differentiable path: plain out-of-place ops
+            dev = x.device
+            part = x.index_select(0, _torch_index(partner, dev))
+            if binary:
+                res = torch.where(torch.from_numpy(m == 1).to(dev), x, part)
+            else:
+                w = torch.from_numpy(m).to(dev, x.dtype)
+                res = x * w + part * (1.0 - w)
+            return res if out is None else out.copy_(res)
+    return mask_native(x, partner, m, binary, out, kind)
