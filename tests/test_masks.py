@@ -310,3 +310,29 @@ def test_repr_and_keyword_construction():
         assert repr(t).startswith(cls.__name__ + "(")
         out, y = t(np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32), np.arange(4), rng=0)
         assert out.shape == (4, 3, 8, 8) and y.shape == (4, 10)
+
+
+def test_gradient_saliency_drives_saliencymix():
+    from mixkit.torch import gradient_saliency
+
+    torch.manual_seed(0)
+    # a linear model that only looks at pixel (2, 5): the gradient is zero everywhere else
+    weight = torch.zeros(3, 1, 8, 8)
+    weight[:, 0, 2, 5] = torch.tensor([1.0, -2.0, 0.5])
+
+    def model(x):
+        return torch.einsum("bchw,kchw->bk", x, weight)
+
+    fn = gradient_saliency(model)
+    x = torch.rand(4, 1, 8, 8)
+    maps = fn(x)
+    assert maps.shape == (4, 8, 8) and not maps.requires_grad
+    assert torch.all(maps[:, 2, 5] > 0) and float(maps.sum()) == pytest.approx(float(maps[:, 2, 5].sum()))
+    plan = SaliencyMix(saliency=fn, lam_mode="sample").sample(4, rng=0, shape=x.shape, x=x)
+    for i in range(4):
+        if plan.lam[i] < 1:
+            assert np.all(plan.start[i] <= [2, 5]) and np.all(np.array([2, 5]) < plan.stop[i])
+    with pytest.raises(TypeError, match="needs a torch.Tensor batch"):
+        fn(np.zeros((2, 1, 8, 8)))
+    with pytest.raises(ValueError, match=r"logits \(B, C\)"):
+        gradient_saliency(lambda x: x.sum())(x)

@@ -295,7 +295,7 @@ class SaliencyMix(Mixer):
     from the partner at the same place, so the pasted patch holds the partner's salient content;
     ``lam`` is the exact kept fraction after clipping. The saliency is model-free by default (the
     spectral residual of the channel mean); pass ``saliency=`` a function ``x -> (B, *sizes)`` map
-    (for instance the input gradient of a model), or give maps per call with
+    (for instance ``mixkit.torch.gradient_saliency(model)``), or give maps per call with
     ``sample(..., saliency=maps)``. The plan is a :class:`~mixkit.BoxPlan`, applied as a paste.
 
     Args:

@@ -5,6 +5,7 @@ from .distributed import DistributedMix, current_rank, rank_generator
 from .losses import mixed_cross_entropy, soft_cross_entropy
 from .manifold import ManifoldMixup
 from .mixmatch import MixMatch, MixMatchLoss, sharpen
+from .saliency import gradient_saliency
 
 __all__ = [
     "DistributedMix",
@@ -13,6 +14,7 @@ __all__ = [
     "MixMatch",
     "MixMatchLoss",
     "current_rank",
+    "gradient_saliency",
     "mixed_cross_entropy",
     "rank_generator",
     "sharpen",
