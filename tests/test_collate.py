@@ -64,7 +64,7 @@ TRANSFORMS = [
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.float16, np.float32, np.float64])
 def test_matches_the_transform_applied_to_the_stacked_batch(transform, dtype):
     data, batch = samples(dtype=dtype)
     collate = MixCollate(transform, seed=3)

@@ -191,12 +191,13 @@ def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch
     partner = plan.partner
     rows = range(len(arrays))
     if type(plan) is MixPlan:
+        blend_row = _RowBlender(out.dtype)
         for i in rows:
             j = int(partner[i])
             if j == i or plan.lam[i] == 1.0:
                 out[i] = arrays[i]
             else:
-                _blend_row(out[i], arrays[i], arrays[j], float(plan.lam[i]))
+                blend_row(out[i], arrays[i], arrays[j], float(plan.lam[i]))
         return out_t
     if type(plan) is BoxPlan:
         for i in rows:
@@ -213,21 +214,41 @@ def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch
     return apply_plan(plan, out_t, inplace=True)
 
 
-def _blend_row(out: np.ndarray, a: np.ndarray, b: np.ndarray, lam: float) -> None:
-    """``out = lam * a + (1 - lam) * b`` for one sample, computed as the blend kernel does."""
-    if out.dtype.kind == "f":
-        cdt = np.promote_types(out.dtype, np.float32)
-        mixed = np.multiply(a, np.asarray(lam).astype(cdt), dtype=cdt)
-        mixed += b * np.asarray(1.0 - lam).astype(cdt)
-        out[...] = mixed
-        return
-    mixed = a.astype(np.float32) * np.float32(lam)
-    mixed += b.astype(np.float32) * np.float32(1.0 - lam)
-    np.rint(mixed, out=mixed)
-    if out.dtype.itemsize > 1:  # a rounded convex combination of 8-bit values cannot leave their range
-        info = np.iinfo(out.dtype)
-        np.clip(mixed, info.min, info.max, out=mixed)
-    out[...] = mixed
+# Rows are blended in chunks of this many elements through two reused float buffers, which stay in
+# cache; whole-row float temporaries would be fresh allocations (and page faults) for every row.
+_CHUNK = 1 << 15
+
+
+class _RowBlender:
+    """``out = lam * a + (1 - lam) * b`` for single samples: float math in the wider of the dtype and
+    float32, integers rounded half to even (and clipped, beyond 8 bits)."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        self.cdt = np.promote_types(self.dtype, np.float32) if self.dtype.kind == "f" else np.dtype(np.float32)
+        self.buf_a = np.empty(_CHUNK, self.cdt)
+        self.buf_b = np.empty(_CHUNK, self.cdt)
+        self.clip = np.iinfo(self.dtype) if self.dtype.kind in "ui" and self.dtype.itemsize > 1 else None
+
+    def __call__(self, out: np.ndarray, a: np.ndarray, b: np.ndarray, lam: float) -> None:
+        w, v = self.cdt.type(lam), self.cdt.type(1.0 - lam)
+        flat_out = out.reshape(-1)  # a row of a fresh contiguous batch
+        flat_a = np.ascontiguousarray(a).reshape(-1)
+        flat_b = np.ascontiguousarray(b).reshape(-1)
+        n = flat_out.shape[0]
+        for s in range(0, n, _CHUNK):
+            e = min(s + _CHUNK, n)
+            x, y = self.buf_a[: e - s], self.buf_b[: e - s]
+            np.copyto(x, flat_a[s:e], casting="unsafe")
+            x *= w
+            np.copyto(y, flat_b[s:e], casting="unsafe")
+            y *= v
+            x += y
+            if self.dtype.kind != "f":
+                np.rint(x, out=x)  # a rounded convex combination of 8-bit values stays in range
+                if self.clip is not None:
+                    np.clip(x, self.clip.min, self.clip.max, out=x)
+            np.copyto(flat_out[s:e], x, casting="unsafe")
 
 
 def _stack_labels(labels: list[Any]) -> torch.Tensor:
