@@ -11,6 +11,15 @@ F = pytest.importorskip("torch.nn.functional")
 from mixkit.torch import MixMatch, MixMatchLoss, sharpen  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread avoids thread start-up and contention costs on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class Recorder(torch.nn.Module):
     """A small model with batch norm that records the batch size of each forward pass."""
 
