@@ -336,3 +336,15 @@ def test_gradient_saliency_drives_saliencymix():
         fn(np.zeros((2, 1, 8, 8)))
     with pytest.raises(ValueError, match=r"logits \(B, C\)"):
         gradient_saliency(lambda x: x.sum())(x)
+
+
+def test_saliencymix_structured_sample_reads_the_image():
+    gen = np.random.default_rng(0)
+    x = gen.random((4, 3, 6, 8)).astype(np.float32)
+    m = gen.integers(0, 5, (4, 6, 8)).astype(np.uint8)
+    t = SaliencyMix(num_classes=4, lam_mode="sample")
+    out = t({"image": x, "labels": np.arange(4), "mask": m}, rng=7, mask_classes=5)
+    xa, ya = t(x, np.arange(4), rng=7)
+    np.testing.assert_array_equal(out["image"], xa)
+    np.testing.assert_array_equal(out["labels"], ya)
+    assert out["mask"].shape[0] == 4

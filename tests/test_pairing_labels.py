@@ -201,3 +201,20 @@ def test_errors():
         mixkit.LabelPlan(partner=[0], lam=[1], label_lam=[2])
     with pytest.raises(ValueError, match="inner must be a plan for the same batch size"):
         mixkit.LabelPlan(partner=[0], lam=[1], label_lam=[1], inner=mixkit.MixPlan([0, 1], [1, 1]))
+
+
+def test_structured_samples_use_the_labels_of_the_dict():
+    gen = np.random.default_rng(0)
+    x = gen.random((6, 3, 6, 8)).astype(np.float32)
+    y = np.array([0, 0, 0, 0, 1, 2])
+    for t in (mixkit.Remix(num_classes=3, counts=[40, 4, 1], base=mixkit.CutMix(lam_mode="sample")),
+              mixkit.BalancedMixUp(num_classes=3)):
+        out = t({"image": x, "labels": y}, rng=7)
+        xa, ya = t(x, y, rng=7)
+        np.testing.assert_array_equal(out["image"], xa)
+        np.testing.assert_array_equal(out["labels"], ya)
+    with pytest.raises(ValueError, match="pass y= to sample"):
+        mixkit.BalancedMixUp(num_classes=3)({"image": x}, rng=0)
+    m = gen.integers(0, 3, (6, 6, 8)).astype(np.uint8)
+    with pytest.raises(ValueError, match="does not say how to mix segmentation masks"):
+        mixkit.BalancedMixUp(num_classes=3)({"image": x, "labels": y, "mask": m}, rng=0, mask_classes=3)

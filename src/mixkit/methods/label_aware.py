@@ -10,6 +10,7 @@ labels are mixed with the plan's ``label_lam``, which equals ``lam`` except wher
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,14 +157,21 @@ class LabelPairedMix(Mixer):
         return LabelPlan(partner=base_plan.partner, lam=lam, label_lam=label_lam, inner=inner)
 
     def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
-                 inplace: bool = False) -> tuple[Any, Any]:
-        """Sample a plan from the labels ``y`` and apply it; returns ``(x_mixed, y_mixed)``."""
+                 inplace: bool = False, **companions: Any) -> Any:
+        """Sample a plan from the labels ``y`` and apply it; returns ``(x_mixed, y_mixed)`` (a dict for
+        structured samples, as for every method; the dict then needs ``"labels"``)."""
+        if isinstance(x, Mapping) or companions:
+            return super().__call__(x, y, rng=rng, out=out, inplace=inplace, **companions)
         check_batch(x)
         if y is None:
             raise ValueError(f"{type(self).__name__} needs the labels: call it as t(x, y, rng=...)")
         b = int(x.shape[0])
         plan = self.sample(b, rng=as_generator(rng), shape=tuple(int(s) for s in x.shape), y=y)
         return self.apply(plan, x, y, out=out, inplace=inplace)
+
+    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
+                           sample: dict[str, Any]) -> LabelPlan:
+        return self.sample(batch_size, rng=rng, shape=shape, y=sample.get("labels"))
 
     def mix_labels(self, plan: MixPlan, y: Any) -> Any:
         """Labels mixed with the plan's ``label_lam`` (``lam`` for plans without one)."""

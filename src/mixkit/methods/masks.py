@@ -8,7 +8,7 @@ exact kept fraction). A 0/1 mask pastes; any other mask blends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -370,14 +370,22 @@ class SaliencyMix(Mixer):
         return BoxPlan(partner=partner, lam=lam, axes=axes, sizes=sizes, start=start, stop=stop)
 
     def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
-                 inplace: bool = False) -> tuple[Any, Any]:
-        """Sample a plan from ``x``'s saliency and apply it; returns ``(x_mixed, y_mixed)``."""
+                 inplace: bool = False, **companions: Any) -> Any:
+        """Sample a plan from ``x``'s saliency and apply it; returns ``(x_mixed, y_mixed)`` (a dict for
+        structured samples, as for every method)."""
+        if isinstance(x, Mapping) or companions:
+            return super().__call__(x, y, rng=rng, out=out, inplace=inplace, **companions)
         check_batch(x)
         b = int(x.shape[0])
         if y is not None:
             check_labels(y, b, self.num_classes)
         plan = self.sample(b, rng=as_generator(rng), shape=tuple(int(s) for s in x.shape), x=x)
         return self.apply(plan, x, y, out=out, inplace=inplace)
+
+    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
+                           sample: dict[str, Any]) -> BoxPlan:
+        batch = sample["image"] if "image" in sample else sample["x"]
+        return self.sample(batch_size, rng=rng, shape=shape, x=batch)
 
     def _repr_fields(self) -> dict[str, Any]:
         sal = self.saliency if isinstance(self.saliency, str) else getattr(self.saliency, "__name__", "callable")
