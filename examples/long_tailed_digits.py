@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 from sklearn.datasets import load_digits
 from sklearn.metrics import balanced_accuracy_score
+from torch import nn
 
 import mixkit
 from mixkit.torch import soft_cross_entropy
@@ -39,7 +39,7 @@ def split(seed: int, ratio: float, n_max: int = 120, n_test: int = 50):
     for rank, c in enumerate(order):
         idx = gen.permutation(np.flatnonzero(y == c))
         test_idx.append(idx[:n_test])
-        n = max(1, int(round(n_max * ratio ** (-rank / 9))))
+        n = max(1, round(n_max * ratio ** (-rank / 9)))
         train_idx.append(idx[n_test : n_test + n])
         counts[c] = n
     tr, te = np.concatenate(train_idx), np.concatenate(test_idx)

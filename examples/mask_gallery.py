@@ -15,12 +15,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_sample_images  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_sample_images
 
-import mixkit  # noqa: E402
-from mixkit.kernels import box_mask  # noqa: E402
+import mixkit
+from mixkit.kernels import box_mask
 
 NAMES = ["china A", "china B", "flower A", "flower B"]
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
 from sklearn.datasets import load_digits
+from torch import nn
 
 import mixkit
 from mixkit.torch import MixMatch, soft_cross_entropy

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from helpers import readonly
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -9,8 +10,6 @@ import mixkit
 from mixkit.methods.masks import FMix, GridMix, SaliencyMix, SmoothMix
 from mixkit.methods.resizemix import ResizeMix, ResizePlan, interpolation_matrix
 from mixkit.saliency import gaussian_blur, spectral_residual_saliency
-
-from helpers import readonly
 
 torch = pytest.importorskip("torch")
 F = pytest.importorskip("torch.nn.functional")

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 F = pytest.importorskip("torch.nn.functional")
 
-from mixkit.torch import MixMatch, MixMatchLoss, sharpen  # noqa: E402
+from mixkit.torch import MixMatch, MixMatchLoss, sharpen
 
 
 @pytest.fixture(autouse=True)

@@ -4,13 +4,12 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import readonly
 from hypothesis import given
 from hypothesis import strategies as st
 
 import mixkit
 from mixkit.pairing_labels import ClassCounts, class_indices, remix_label_lam, sample_label_partner
-
-from helpers import readonly
 
 torch = pytest.importorskip("torch")
 

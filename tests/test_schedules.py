@@ -89,7 +89,7 @@ def test_label_aware_transforms_pass_labels_through_and_pickle():
     y = np.array([0, 0, 0, 1])
     x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
     t = Scheduled(mixkit.BalancedMixUp(num_classes=2), total_epochs=4, alpha=Linear(0.1, 0.4))
-    out, target = t(x, y, rng=0)
+    _, target = t(x, y, rng=0)
     assert target.shape == (4, 2)
     plan = t.sample(4, rng=0, y=y)
     assert isinstance(plan, mixkit.LabelPlan)

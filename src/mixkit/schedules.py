@@ -13,7 +13,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class Cosine:
         return float(self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
-ScheduleLike = Union[float, Callable[[float], float], None]
+ScheduleLike = float | Callable[[float], float] | None
 
 
 def _as_schedule(name: str, value: ScheduleLike) -> Callable[[float], float] | None:

@@ -20,7 +20,13 @@ from .._validate import as_generator, check_alpha, check_batch, check_choice
 from ..kernels import blend
 from ..labels import as_targets, check_labels, mix_targets, pair_targets
 from ..pairing import PAIRINGS, sample_partner
-from ..pairing_labels import LABEL_PAIRINGS, ClassCounts, class_indices, remix_label_lam, sample_label_partner
+from ..pairing_labels import (
+    LABEL_PAIRINGS,
+    ClassCounts,
+    class_indices,
+    remix_label_lam,
+    sample_label_partner,
+)
 from ..plan import BoxPlan, MaskPlan, MixPlan, _frozen, plan_from_dict, register_plan_type
 from ..sampling import LAM_MODES, sample_applied, sample_lam
 from ._base import Mixer, apply_plan, finish_plan

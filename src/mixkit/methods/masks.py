@@ -37,7 +37,7 @@ def check_axes_option(axes: Any) -> tuple[int, ...]:
         raise ValueError("axes must name at least one axis to mix along, got ()")
     if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
         raise TypeError(f"axes must be ints, got {axes_t!r}")
-    if len(set(int(a) for a in axes_t)) != len(axes_t):
+    if len({int(a) for a in axes_t}) != len(axes_t):
         raise ValueError(f"axes {axes_t!r} repeat an axis; name each axis once")
     return tuple(int(a) for a in axes_t)
 
