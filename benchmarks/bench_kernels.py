@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import itertools
 import json
 import os
 import statistics
@@ -46,14 +47,23 @@ CUT_AXES = {"img224": (-2, -1), "img32": (-2, -1), "series": (-1,), "tokens": (1
 NUM_CLASSES = 1000
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
+def times(fn: Callable[[], Any], repeats: int) -> list[float]:
+    """``repeats`` wall times of ``fn`` after one warm-up call."""
     fn()
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return ts
+
+
+def scratch_bytes() -> int:
+    """Bytes of the kernels' per-thread scratch buffers (kept between calls) on this thread."""
+    from mixkit import _scratch
+
+    bufs = getattr(_scratch._local, "bufs", {})
+    return sum(int(b.nbytes) for b in bufs.values())
 
 
 _LIBC = None
@@ -135,12 +145,15 @@ def mixkit_cases(x: Any, y: Any, axes: tuple[int, ...]) -> dict[str, Callable[[]
                 t = mixkit.MixUp(1.0, lam_mode=lam_mode, num_classes=NUM_CLASSES)
             else:
                 t = mixkit.CutMix(1.0, axes=axes, lam_mode=lam_mode, num_classes=NUM_CLASSES)
-            plan = t.sample(int(x.shape[0]), rng=0, shape=tuple(x.shape))
+            # a fresh draw for each call (cycling through 16), so one lucky lam or box cannot
+            # decide a median
+            plans = itertools.cycle([t.sample(int(x.shape[0]), rng=seed, shape=tuple(x.shape))
+                                     for seed in range(16)])
             gen = np.random.default_rng(0)
             key = f"{method}/{lam_mode}"
-            cases[f"{key}/new"] = partial(mixkit.apply_plan, plan, x)
-            cases[f"{key}/out="] = partial(mixkit.apply_plan, plan, x, out=buf)
-            cases[f"{key}/inplace"] = partial(mixkit.apply_plan, plan, work, inplace=True)
+            cases[f"{key}/new"] = lambda p=plans: mixkit.apply_plan(next(p), x)
+            cases[f"{key}/out="] = lambda p=plans: mixkit.apply_plan(next(p), x, out=buf)
+            cases[f"{key}/inplace"] = lambda p=plans: mixkit.apply_plan(next(p), work, inplace=True)
             cases[f"{key}/call+labels"] = partial(t, x, y, rng=gen)
     return cases
 
@@ -202,13 +215,14 @@ def run_workload(name: str, repeats: int, backends: list[str], torch: Any, peers
         for case, fn in cases.items():
             key = f"{backend}|{case}"
             try:
-                sec = median_time(fn, repeats)
+                ts = times(fn, repeats)
                 mem = peak_extra_bytes(fn, backend)
-                res["rows"][key] = {"sec": sec, "mem": mem}
+                res["rows"][key] = {"sec": statistics.median(ts), "min": min(ts), "mem": mem}
             except Exception as exc:  # noqa: BLE001 - a peer that cannot handle this batch
                 res["rows"][key] = {"error": f"{type(exc).__name__}: {str(exc)[:80]}"}
             gc.collect()
     res["load_after"] = os.getloadavg()
+    res["scratch_bytes"] = scratch_bytes()
     return res
 
 
@@ -217,7 +231,9 @@ def report(name: str, res: dict[str, Any]) -> list[str]:
     bb = res["batch_bytes"]
     title = (f"\n## {name}: {tuple(res['shape'])} {res['dtype']} ({bb / 2**20:.1f} MiB)  "
              f"load avg before {res['load_before'][0]:.2f}, after {res['load_after'][0]:.2f}")
-    lines = [title]
+    scratch = (f"kernel scratch kept between calls: {res.get('scratch_bytes', 0) / 2**20:.2f} MiB "
+               "(not in 'peak extra', which is measured after warm-up)")
+    lines = [title, scratch]
     lines.append(f"{'backend|case':42s} {'/floor':>8s} {'/clone':>8s} {'peak extra':>11s}")
     for key, r in rows.items():
         backend = key.split("|")[0]
