@@ -117,7 +117,7 @@ def test_formats_round_trip_and_mixing_agrees_across_formats():
     b[:, 2:] += b[:, :2]
     for fmt in ("xywh", "cxcywh"):
         np.testing.assert_allclose(convert_boxes(convert_boxes(b, "xyxy", fmt), fmt, "xyxy"), b)
-    boxes, labels = random_boxes(rng, 4, 8, 10)
+    boxes, _ = random_boxes(rng, 4, 8, 10)
     x = ids(4, 8, 10)
     t = mixkit.CutMix(lam_mode="sample")
     ref = t({"image": x, "boxes": boxes}, rng=3)

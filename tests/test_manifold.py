@@ -1,13 +1,12 @@
 """ManifoldMixup: hidden activations mixed at a chosen layer, labels mixed with the same plan."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
-import mixkit  # noqa: E402
-from mixkit.torch import ManifoldMixup  # noqa: E402
+import mixkit
+from mixkit.torch import ManifoldMixup
 
 
 class Net(nn.Module):

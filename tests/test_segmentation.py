@@ -22,7 +22,7 @@ def source_of(out):
     """Sample each pixel of a pasted id image came from, ``(B, H, W)``, and check its position."""
     v = out[:, 0]
     src = (v // STRIDE).astype(np.int64)
-    b, h, w = v.shape
+    _, h, w = v.shape
     np.testing.assert_array_equal(v % STRIDE, np.broadcast_to(np.arange(h * w).reshape(h, w), v.shape))
     return src
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import readonly
 
 import mixkit
-from helpers import readonly
 
 
 def _batch(b=4, c=3, h=6, w=8, seed=0):

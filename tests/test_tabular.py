@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import readonly
 from hypothesis import given
 from hypothesis import strategies as st
 
 import mixkit
-from helpers import readonly
 
 
 @given(st.integers(1, 8), st.integers(0, 2**16))
@@ -15,7 +15,7 @@ def test_categorical_columns_come_whole_from_one_source(b, seed):
     x = np.concatenate([rng.random((b, 3)), rng.integers(0, 5, (b, 2)).astype(float)], axis=1)
     t = mixkit.TabularMixUp(categorical=[3, 4], lam_mode="sample", num_classes=2)
     plan = t.sample(b, rng=seed, shape=x.shape)
-    out, y = t.apply(plan, readonly(x), np.arange(b) % 2)
+    out, _ = t.apply(plan, readonly(x), np.arange(b) % 2)
     p, lam = plan.partner, plan.lam[:, None]
     np.testing.assert_allclose(out[:, :3], lam * x[:, :3] + (1 - lam) * x[p, :3])
     np.testing.assert_array_equal(out[:, 3:], np.where(plan.take_own, x[:, 3:], x[p, 3:]))

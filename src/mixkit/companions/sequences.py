@@ -117,7 +117,7 @@ def fit_sequence_plan(plan: Any, valid: np.ndarray, time_axis: int) -> SequenceM
                 continue
             own_idx, src_idx = np.flatnonzero(valid[i]), np.flatnonzero(valid[p])
             n_i, n_p = len(own_idx), len(src_idx)
-            n = min(int(round((stop[i] - start[i]) * n_i / steps)), n_p, n_i)
+            n = min(round((stop[i] - start[i]) * n_i / steps), n_p, n_i)
             if n <= 0:
                 continue
             s = min(int(start[i] * n_i // steps), n_i - n)
@@ -134,7 +134,6 @@ def fit_sequence_plan(plan: Any, valid: np.ndarray, time_axis: int) -> SequenceM
 def _gather(xm: Any, partner: np.ndarray, source: np.ndarray) -> Any:
     """``xm[partner[i], source[i, t]]`` for ``xm`` ``(B, L, ...)``."""
     if backend(xm) == "torch":
-        import torch
 
         p = to_tensor(partner, xm.device).view(-1, 1)
         s = to_tensor(source, xm.device)

@@ -21,7 +21,12 @@ from .._xp import backend
 from ..companions import boxes as _boxes
 from ..companions._common import host, like
 from ..companions.segmentation import check_mask, mix_masks, spatial_sizes
-from ..companions.sequences import apply_sequence_mix, check_padding, fit_sequence_plan, mix_token_labels
+from ..companions.sequences import (
+    apply_sequence_mix,
+    check_padding,
+    fit_sequence_plan,
+    mix_token_labels,
+)
 from ..labels import check_labels
 from ..plan import BoxPlan, MaskPlan, MixPlan
 from ._base import apply_plan, check_plan_fits

@@ -17,7 +17,6 @@ from .._xp import backend
 from ..companions._common import to_tensor
 from ..kernels import blend
 from ..plan import MixPlan, _frozen, register_plan_type
-
 from .mixup import MixUp
 
 __all__ = ["TabularMixUp", "TabularPlan"]
