@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
 import numpy as np
@@ -80,6 +81,27 @@ def test_matches_the_transform_applied_to_the_stacked_batch(transform, dtype):
         torch.testing.assert_close(x, want_x)
     torch.testing.assert_close(y, want_y)
     torch.testing.assert_close(y.sum(1), torch.ones(6))
+
+
+OTHER_METHODS = ["FMix", "GridMix", "SmoothMix", "ResizeMix", "SaliencyMix", "Mosaic", "Remix", "BalancedMixUp",
+                 "LabelPairedMix"]
+
+
+@pytest.mark.parametrize("name", OTHER_METHODS)
+def test_every_image_method_through_the_collate_matches_its_own_apply(name):
+    """Mask and other plans go through the kernels; label-aware and saliency methods get y / x."""
+    if not hasattr(mixkit, name):
+        pytest.skip(f"mixkit.{name} is not there")
+    t = getattr(mixkit, name)(num_classes=NUM_CLASSES)
+    data, batch = samples(n=8, shape=(3, 16, 16))
+    y_idx = torch.arange(8) % NUM_CLASSES
+    x, y = MixCollate(t, seed=0)(batch)
+    params = inspect.signature(t.sample).parameters
+    extra = {k: v for k, v in (("y", y_idx), ("x", torch.from_numpy(data))) if k in params}
+    plan = t.sample(8, rng=MixCollate(t, seed=0)._generator(), shape=data.shape, **extra)
+    want_x, want_y = t.apply(plan, torch.from_numpy(data), y_idx)
+    assert torch.equal(x, want_x)
+    torch.testing.assert_close(y, want_y)
 
 
 def own_label_batch(n, shape, seed=0):

@@ -11,6 +11,7 @@ batch. Same seed, epoch and number of workers give the same batches on every run
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -113,11 +114,19 @@ class MixCollate:
         arrays = _as_arrays(inputs)
         b = len(arrays)
         shape = (b,) + tuple(arrays[0].shape)
-        plan = self.transform.sample(b, rng=self._generator(), shape=shape)
-        x = _mix_into(plan, arrays, shape)
+        y = _stack_labels([s[1] for s in batch]) if pairs else None
+        needs = _sample_needs(self.transform)
+        extra: dict[str, Any] = {}
+        if "y" in needs and y is not None:  # label-aware pairing (Remix, balanced pairs, ...)
+            extra["y"] = y
+        stacked = None
+        if "x" in needs:  # plans drawn from the batch itself (SaliencyMix)
+            stacked = _stack(arrays, shape)
+            extra["x"] = stacked
+        plan = self.transform.sample(b, rng=self._generator(), shape=shape, **extra)
+        x = _mix_into(plan, arrays, shape) if stacked is None else apply_plan(plan, stacked, inplace=True)
         if not pairs:
             return x
-        y = _stack_labels([s[1] for s in batch])
         return x, self.transform.mix_labels(plan, y)
 
     def __repr__(self) -> str:
@@ -181,10 +190,27 @@ def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
 
 
+def _sample_needs(transform: Mixer) -> frozenset[str]:
+    """Which of ``x`` and ``y`` the transform's ``sample`` takes."""
+    params = inspect.signature(transform.sample).parameters
+    return frozenset(k for k in ("x", "y") if k in params)
+
+
+def _stack(arrays: list[Any], shape: tuple[int, ...]) -> torch.Tensor:
+    if not isinstance(arrays[0], np.ndarray):
+        return torch.stack(arrays)
+    out_t = _new_batch(shape, torch.from_numpy(np.empty(0, dtype=arrays[0].dtype)).dtype)
+    out = out_t.numpy()
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out_t
+
+
 def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch.Tensor:
     """Write the mixed batch straight from the samples: one write per output element."""
-    if not isinstance(arrays[0], np.ndarray):  # tensors NumPy cannot view (bfloat16)
-        return apply_plan(plan, torch.stack(arrays), inplace=True)
+    if not isinstance(arrays[0], np.ndarray) or type(plan) not in (MixPlan, BoxPlan):
+        # masks, other plans, tensors NumPy cannot view (bfloat16): stack, then mix in place
+        return apply_plan(plan, _stack(arrays, shape), inplace=True)
     dtype = torch.from_numpy(np.empty(0, dtype=arrays[0].dtype)).dtype
     out_t = _new_batch(shape, dtype)
     out = out_t.numpy()
@@ -199,19 +225,15 @@ def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch
             else:
                 blend_row(out[i], arrays[i], arrays[j], float(plan.lam[i]))
         return out_t
-    if type(plan) is BoxPlan:
-        for i in rows:
-            out[i] = arrays[i]
-            j = int(partner[i])
-            if j != i and np.all(plan.stop[i] > plan.start[i]):
-                region = [slice(None)] * (len(shape) - 1)
-                for a, s, e in zip(plan.axes, plan.start[i], plan.stop[i]):
-                    region[a - 1] = slice(int(s), int(e))
-                out[i][tuple(region)] = arrays[j][tuple(region)]
-        return out_t
-    for i in rows:  # masks and other plans: stack, then the kernel mixes in place
+    for i in rows:  # a BoxPlan: copy the row, then paste the partner's box
         out[i] = arrays[i]
-    return apply_plan(plan, out_t, inplace=True)
+        j = int(partner[i])
+        if j != i and np.all(plan.stop[i] > plan.start[i]):
+            region = [slice(None)] * (len(shape) - 1)
+            for a, s, e in zip(plan.axes, plan.start[i], plan.stop[i]):
+                region[a - 1] = slice(int(s), int(e))
+            out[i][tuple(region)] = arrays[j][tuple(region)]
+    return out_t
 
 
 # Rows are blended in chunks of this many elements through two reused float buffers, which stay in
