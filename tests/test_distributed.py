@@ -187,6 +187,24 @@ def test_local_scope_without_process_group_and_epochs():
     assert torch.equal(a, c) and not torch.equal(a, b)
 
 
+def test_local_scope_takes_label_aware_methods_and_global_scope_refuses_other_plans(tmp_path):
+    y = torch.arange(8) % 3
+    x = torch.rand(8, 3, 4, 4)
+    xm, ym = DistributedMix(mixkit.Remix(num_classes=3), seed=0)(x, y)
+    assert xm.shape == x.shape and ym.shape == (8, 3)
+    mix = DistributedMix(mixkit.Mosaic(num_classes=3), scope="global")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        with pytest.raises(ValueError, match="scope='global' mixes plans of MixUp, CutMix and the mask "
+                                             "methods; Mosaic draws a MosaicPlan"):
+            mix(x, y)
+        # a world of one: the global plan is the local batch's
+        xg, yg = DistributedMix(mixkit.CutMix(num_classes=3), seed=0, scope="global")(x, y)
+        assert xg.shape == x.shape and torch.allclose(yg.sum(1), torch.ones(8))
+    finally:
+        dist.destroy_process_group()
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="scope must be one of 'local', 'global'; got 'world'"):
         DistributedMix(mixkit.MixUp(), scope="world")

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from .._validate import check_choice
 from ..labels import MixedTargets
 from ..methods._base import Mixer
-from ..plan import MixPlan
+from ..plan import BoxPlan, MaskPlan, MixPlan
 
 __all__ = ["DistributedMix", "current_rank", "rank_generator"]
 
@@ -87,15 +87,14 @@ class DistributedMix:
         return self._gen
 
     def sample(self, batch_size: int, shape: tuple[int, ...]) -> MixPlan:
-        """The next plan: for the local batch (``"local"``) or the global one (``"global"``)."""
+        """The next plan from this rank's stream (``"local"``) or the shared one (``"global"``)."""
         return self.transform.sample(batch_size, rng=self._generator(), shape=shape)
 
     def __call__(self, x: torch.Tensor, y: Any = None) -> tuple[Any, Any]:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"DistributedMix mixes torch tensors, got {type(x).__name__}")
         if self.scope == "local":
-            plan = self.sample(int(x.shape[0]), tuple(int(s) for s in x.shape))
-            return self.transform.apply(plan, x, y)
+            return self.transform(x, y, rng=self._generator())
         if not _initialised():
             raise ValueError(
                 "DistributedMix(scope='global') needs an initialised process group: call "
@@ -115,6 +114,11 @@ class DistributedMix:
             )
         shape = (world * b,) + tuple(int(s) for s in x.shape[1:])
         plan = self.sample(world * b, shape)
+        if type(plan) not in (MixPlan, BoxPlan, MaskPlan):
+            raise ValueError(
+                f"scope='global' mixes plans of MixUp, CutMix and the mask methods; {type(self.transform).__name__} "
+                f"draws a {type(plan).__name__}: use scope='local' for it"
+            )
         rows = np.arange(rank * b, (rank + 1) * b)
         sources = plan.partner[rows]
         local = _local_plan(plan, rows, b)
