@@ -91,6 +91,12 @@ def test_the_map_function_on_array_columns_and_probability_labels():
     np.testing.assert_allclose(out["x"], direct["x"], rtol=1e-6)
 
 
+def test_label_aware_methods_get_their_labels(images):
+    _, ds = images
+    out = mix_dataset(ds, mixkit.Remix(num_classes=C), seed=0, batch_size=8).with_format("numpy")[:]
+    np.testing.assert_allclose(out["mixed_label"].sum(1), 1.0, rtol=1e-6)
+
+
 def test_errors(images):
     _, ds = images
     with pytest.raises(TypeError, match="needs a mixkit transform .* got str"):

@@ -78,8 +78,7 @@ def mix_map_fn(
         y = np.asarray(batch[label_column])
         key = (_HF, int(indices[0]))
         rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
-        plan = transform.sample(len(x), rng=rng, shape=x.shape)
-        x_mixed, y_mixed = transform.apply(plan, x, y)
+        x_mixed, y_mixed = transform(x, y, rng=rng)
         out = dict(batch)
         if is_pil:
             from PIL import Image
