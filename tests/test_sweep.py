@@ -247,3 +247,34 @@ def test_digits_read_from_the_shipped_file_match_load_digits():
     X, y = _digits()
     d = load_digits()
     assert np.array_equal(X, (d.images[:, None] / 16.0).astype(np.float32)) and np.array_equal(y, d.target)
+
+
+def test_storage_url_puts_the_store_where_asked(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    res = mixkit.sweep("digits", methods="none", out=tmp_path / "report", storage=url,
+                       **{**TINY, "seeds": 1})
+    assert res.ran == 1 and res.storage == url
+    assert (tmp_path / "shared.db").exists() and not (tmp_path / "report" / "sweep.db").exists()
+    other = mixkit.sweep("digits", methods="none", out=tmp_path / "report2", storage=url,
+                         **{**TINY, "seeds": 1})
+    assert other.ran == 0 and other.skipped == 1  # a second report folder, the same stored trial
+
+
+def test_a_method_that_cannot_mix_the_data_fails_before_training():
+    if not hasattr(mixkit, "ClassMix"):
+        pytest.skip("ClassMix (needs segmentation masks) is not in this build")
+    x = np.zeros((4, 1, 8, 8), np.float32)
+    with pytest.raises(SweepError, match=r"method classmix cannot mix this data: ClassMix"):
+        resolve_strategies("classmix", (1.0,), num_classes=3, axes=(-2, -1), probe=(x, np.arange(4) % 3))
+
+
+def test_methods_with_open_options_get_num_classes():
+    if not hasattr(mixkit, "AudioMixUp"):
+        pytest.skip("AudioMixUp is not in this build")
+    x = np.random.default_rng(0).random((4, 1, 16)).astype(np.float32)
+    (s,) = resolve_strategies("audiomixup:alpha=0.4", (1.0,), num_classes=3, axes=(-1,),
+                              probe=(x, np.arange(4) % 3))
+    _, targets = s.build(3, (-1,))(x, np.arange(4) % 3, rng=0)
+    assert targets.shape == (4, 3)
+    with pytest.raises(SweepError, match=r"method 'audiomixup:bogus=1'"):
+        resolve_strategies("audiomixup:bogus=1", (1.0,), num_classes=3)

@@ -53,9 +53,13 @@ class Strategy:
             kwargs["alpha"] = self.alpha
         if "axes" in params and "axes" not in kwargs and axes is not None:
             kwargs["axes"] = axes
-        if "num_classes" in params:
+        if "num_classes" in params or _takes_kwargs(self.cls):
             kwargs["num_classes"] = num_classes
         return self.cls(**kwargs)
+
+
+def _takes_kwargs(cls: Any) -> bool:
+    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values())
 
 
 def available_methods() -> dict[str, Any]:
@@ -120,8 +124,11 @@ def parse_alphas(text: str | list[float] | tuple[float, ...]) -> tuple[float, ..
 
 
 def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, num_classes: int = 2,
-                       axes: tuple[int, ...] | None = None) -> list[Strategy]:
-    """Turn ``--methods`` into strategies, checking each by building it once (bad options fail here)."""
+                       axes: tuple[int, ...] | None = None,
+                       probe: tuple[Any, Any] | None = None) -> list[Strategy]:
+    """Turn ``--methods`` into strategies, checking each by building it once (bad options fail here)
+    and, given a ``probe`` batch ``(x, y)``, by mixing it once (methods that cannot mix such data fail
+    here, e.g. one that needs segmentation masks)."""
     specs = split_list(methods) if isinstance(methods, str) else [s.strip() for s in methods]
     if not specs:
         raise SweepError("--methods is empty; give a comma list such as none,mixup,cutmix")
@@ -145,6 +152,12 @@ def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, n
             except (TypeError, ValueError) as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise SweepError(f"method {spec!r}: {msg}") from None
+            if probe is not None and s.cls is not None:
+                try:
+                    s.build(num_classes, axes)(probe[0], probe[1], rng=0)
+                except Exception as exc:
+                    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise SweepError(f"method {s.label} cannot mix this data: {msg}") from None
             if s not in out:
                 out.append(s)
     return out
@@ -153,13 +166,14 @@ def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, n
 def _expand(spec: str, key: str, cls: Any, opts: list[str], alphas: tuple[float, ...]) -> list[Strategy]:
     params = inspect.signature(cls).parameters
     allowed = [p for p in params if p not in _RESERVED and params[p].kind != inspect.Parameter.VAR_KEYWORD]
+    open_ended = _takes_kwargs(cls)  # **options: the constructor itself rejects unknown names
     options: dict[str, Any] = {}
     for opt in opts:
         k, eq, v = opt.partition("=")
         k = k.strip()
         if not eq or not k:
             raise SweepError(f"method {spec!r}: options are written key=value, got {opt!r}")
-        if k not in allowed:
+        if k not in allowed and not (open_ended and k not in _RESERVED):
             raise SweepError(f"method {spec!r}: unknown option {k!r}; {cls.__name__} takes: {', '.join(allowed)}")
         options[k] = _parse_value(v.strip())
     alpha = options.pop("alpha", None)

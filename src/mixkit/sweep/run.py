@@ -167,8 +167,9 @@ def sweep(
     X, y, found_kind, name = load_data(data, label_column=label_column, kind=kind, image_size=image_size)
     ds = make_split(X, y, found_kind, name=name, labels_per_class=labels_per_class,
                     imbalance=float(imbalance), seed=split_seed)
+    k = min(4, len(ds.y_train))
     strategies = resolve_strategies(methods, alpha_list, num_classes=ds.num_classes,
-                                    axes=cut_axes(ds.kind))
+                                    axes=cut_axes(ds.kind), probe=(ds.X_train[:k], ds.y_train[:k]))
     model_name, factory = resolve_factory(model, ds.kind)
     check_factory(factory, ds.input_shape, ds.num_classes)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=float(lr))
