@@ -28,7 +28,8 @@ import pathlib
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,6 @@ except ImportError:  # run from a checkout in a venv without mixkit installed
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "src"))
     import mixkit
 from mixkit.torch import MixCollate
-
 
 WHERE = {"worker": "timed inside a DataLoader worker", "loader": "timed between batches from a 1-worker DataLoader",
          "main": "timed in the main process"}
@@ -159,11 +159,11 @@ def main() -> None:
             results[name] = timed_in_worker(fn, samples, args.repeats)
         elif args.where == "loader":
             if name.startswith("copy"):
-                results[name] = timed(lambda: fn(samples), args.repeats)
+                results[name] = timed(lambda fn=fn, samples=samples: fn(samples), args.repeats)
             else:
                 results[name] = timed_through_loader(fn, samples, args.repeats)
         else:
-            results[name] = timed(lambda: fn(samples), args.repeats)
+            results[name] = timed(lambda fn=fn, samples=samples: fn(samples), args.repeats)
     med = {name: statistics.median(t) for name, t in results.items()}
     copy_t, base_t = med["copy (floor)"], med["default_collate"]
     mb = src.nbytes / 2**20

@@ -10,12 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader, Dataset
 
-import mixkit  # noqa: E402
-from mixkit.torch import MixCollate  # noqa: E402
+import mixkit
+from mixkit.torch import MixCollate
 
 NUM_CLASSES = 5
 
@@ -143,7 +143,7 @@ def test_cutmix_every_pixel_comes_from_the_sample_or_its_partner_and_lam_is_exac
 
 
 def test_inputs_are_not_modified():
-    data, batch = samples()
+    _, batch = samples()
     before = [t.clone() for t, _ in batch]
     MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=0)(batch)
     MixCollate(mixkit.CutMix(num_classes=NUM_CLASSES), seed=0)(batch)

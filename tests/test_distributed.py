@@ -15,8 +15,8 @@ dist = pytest.importorskip("torch.distributed")
 if not dist.is_available():
     pytest.skip("torch.distributed is not available in this build", allow_module_level=True)
 
-import mixkit  # noqa: E402
-from mixkit.torch import DistributedMix, MixCollate, current_rank, rank_generator  # noqa: E402
+import mixkit
+from mixkit.torch import DistributedMix, current_rank, rank_generator
 
 WORLD = 2
 B = 6

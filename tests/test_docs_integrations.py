@@ -21,7 +21,7 @@ PAGES = sorted(DOCS.glob("*.md"))
 
 
 def example(page: pathlib.Path) -> tuple[str, list[str]]:
-    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
     assert len(blocks) == 1, f"{page.name} should have exactly one python example, has {len(blocks)}"
     code = blocks[0]
     first = code.splitlines()[0]
@@ -44,6 +44,6 @@ def test_page_example_runs(page, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp_path / "hf"),
                TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
     assert proc.returncode == 0, f"{page.name} example failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert proc.stdout.strip(), f"{page.name} example printed nothing"

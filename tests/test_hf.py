@@ -12,8 +12,8 @@ import pytest
 datasets = pytest.importorskip("datasets")
 Image = pytest.importorskip("PIL.Image")
 
-import mixkit  # noqa: E402
-from mixkit.hf import mix_dataset, mix_map_fn  # noqa: E402
+import mixkit
+from mixkit.hf import mix_dataset, mix_map_fn
 
 N, C = 16, 3  # 16 rows: with num_proc=2 each shard is two whole batches of 4
 
@@ -64,7 +64,7 @@ def test_same_seed_same_result_whatever_num_proc(images):
 
 
 def test_cutmix_lam_is_the_kept_fraction(images):
-    pixels, ds = images
+    pixels, _ = images
     own_class = datasets.Dataset.from_dict(
         {"image": [Image.fromarray(p) for p in pixels], "label": list(range(N))},
         features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=N)}),

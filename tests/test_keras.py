@@ -16,10 +16,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from keras import ops  # noqa: E402
+from keras import ops
 
-import mixkit  # noqa: E402
-from mixkit.keras import CutMix, MixUp  # noqa: E402
+import mixkit
+from mixkit.keras import CutMix, MixUp
 
 BACKEND = keras.backend.backend()
 C = 5
@@ -101,9 +101,11 @@ def test_class_indices_with_num_classes_and_training_false():
     x, _ = batch()
     idx = np.arange(8) % C
     xm, ym = MixUp(seed=0, num_classes=C)(x, idx)
-    assert numpy(ym).shape == (8, C)
-    same_x, same_y = MixUp(seed=0)(x, np.eye(C, dtype="float32")[idx], training=False)
+    assert numpy(ym).shape == (8, C) and numpy(xm).shape == x.shape
+    onehot = np.eye(C, dtype="float32")[idx]
+    same_x, same_y = MixUp(seed=0)(x, onehot, training=False)
     np.testing.assert_array_equal(numpy(same_x), x)
+    np.testing.assert_array_equal(numpy(same_y), onehot)
     assert MixUp(seed=0)(x).shape == x.shape  # inputs alone
 
 

@@ -12,11 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from torchvision import tv_tensors  # noqa: E402
-from torchvision.transforms import v2  # noqa: E402
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 
-import mixkit  # noqa: E402
-from mixkit.torchvision import MixTransform  # noqa: E402
+import mixkit
+from mixkit.torchvision import MixTransform
 
 B, C, H, W = 6, 4, 12, 16
 
@@ -105,7 +105,7 @@ def test_same_seed_same_batches():
 def test_errors():
     x = images()
     boxes = tv_tensors.BoundingBoxes(torch.zeros(B, 4), format="XYXY", canvas_size=(H, W))
-    with pytest.raises(ValueError, match="one BoundingBoxes for the whole batch; give a list"):
+    with pytest.raises(TypeError, match="one BoundingBoxes for the whole batch; give a list"):
         MixTransform(mixkit.CutMix())({"image": x, "boxes": boxes})
     wrong = [tv_tensors.BoundingBoxes(torch.zeros(1, 4), format="XYXY", canvas_size=(5, 5))] * B
     with pytest.raises(ValueError, match=r"has canvas_size \(5, 5\) but the images are \(12, 16\)"):

@@ -14,7 +14,8 @@ workers it is the same as without when each worker's shard is a whole number of 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -49,7 +49,7 @@ def _box_format(boxes: tv_tensors.BoundingBoxes) -> str:
 
 def _check_boxes(boxes: Any, batch_size: int, size: tuple[int, int], where: str) -> list[tv_tensors.BoundingBoxes]:
     if isinstance(boxes, tv_tensors.BoundingBoxes):
-        raise ValueError(
+        raise TypeError(
             f"{where} is one BoundingBoxes for the whole batch; give a list with one BoundingBoxes per image"
         )
     if not isinstance(boxes, (list, tuple)) or len(boxes) != batch_size:
@@ -109,9 +109,7 @@ class MixTransform(torch.nn.Module):
 
     # -- the three structures ----------------------------------------------------------------------
     def _batch(self, images: Any, where: str) -> torch.Tensor:
-        if isinstance(images, tv_tensors.Mask) or isinstance(images, tv_tensors.BoundingBoxes) or not isinstance(
-            images, torch.Tensor
-        ):
+        if isinstance(images, (tv_tensors.Mask, tv_tensors.BoundingBoxes)) or not isinstance(images, torch.Tensor):
             raise TypeError(f"{where} must be a tv_tensors.Image, a Video or a tensor batch, got {type(images).__name__}")
         want = 5 if isinstance(images, tv_tensors.Video) else 4
         if images.ndim != want:

@@ -277,7 +277,7 @@ def _stack_labels(labels: list[Any]) -> torch.Tensor:
     first = labels[0]
     if isinstance(first, torch.Tensor):
         return torch.stack([torch.as_tensor(v) for v in labels])
-    if isinstance(first, np.ndarray) or isinstance(first, (list, tuple)):
+    if isinstance(first, (np.ndarray, list, tuple)):
         return torch.as_tensor(np.stack([np.asarray(v) for v in labels]))
     if isinstance(first, (bool, np.bool_)) or not isinstance(first, (int, float, np.integer, np.floating)):
         raise TypeError(
