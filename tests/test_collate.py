@@ -168,6 +168,31 @@ def test_bare_inputs_return_the_batch_alone():
     assert isinstance(x, torch.Tensor) and x.shape == (6, 3, 8, 8)
 
 
+def test_dict_samples_mix_input_and_label_and_collate_the_rest():
+    data, batch = samples()
+    dicts = [{"pixel_values": t, "label": y, "id": i} for i, (t, y) in enumerate(batch)]
+    out = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=3)(dicts)
+    x, y = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=3)(batch)
+    assert list(out) == ["pixel_values", "label", "id"]
+    assert torch.equal(out["pixel_values"], x) and torch.equal(out["label"], y)
+    assert torch.equal(out["id"], torch.arange(6))
+    named = MixCollate(mixkit.CutMix(num_classes=NUM_CLASSES), seed=0, input_key="img", label_key="cls")
+    got = named([{"img": t, "cls": y} for t, y in batch])
+    assert got["img"].shape == (6, 3, 8, 8) and got["cls"].shape == (6, NUM_CLASSES)
+    only = MixCollate(mixkit.MixUp(), seed=0)([{"image": t} for t, _ in batch])
+    assert list(only) == ["image"] and only["image"].shape == (6, 3, 8, 8)
+
+
+def test_dict_sample_errors():
+    _, batch = samples(n=2)
+    with pytest.raises(ValueError, match=r"must all have the keys \['image', 'label'\]; sample 1 has \['image'\]"):
+        MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES))([{"image": batch[0][0], "label": 0}, {"image": batch[1][0]}])
+    with pytest.raises(ValueError, match="no input entry among \\['pixels', 'label'\\]; name it with input_key="):
+        MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES))([{"pixels": t, "label": y} for t, y in batch])
+    with pytest.raises(ValueError, match="no entry 'cls' \\(label_key\\)"):
+        MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), label_key="cls")([{"image": t, "label": y} for t, y in batch])
+
+
 def test_probability_labels():
     _, batch = samples()
     probs = [(t, np.eye(NUM_CLASSES, dtype=np.float32)[i % NUM_CLASSES]) for i, (t, _) in enumerate(batch)]

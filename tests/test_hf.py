@@ -97,6 +97,26 @@ def test_label_aware_methods_get_their_labels(images):
     np.testing.assert_allclose(out["mixed_label"].sum(1), 1.0, rtol=1e-6)
 
 
+def test_training_straight_from_the_dataset_with_mixcollate(images):
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import DataLoader
+
+    from mixkit.torch import MixCollate
+
+    pixels, ds = images
+    # the torch format hands images over as CHW tensors: CutMix's default axes (-2, -1)
+    collate = MixCollate(mixkit.CutMix(1.0, num_classes=C), seed=0)
+    loader = DataLoader(ds.with_format("torch"), batch_size=8, collate_fn=collate, num_workers=2)
+    collate.set_epoch(0)
+    batches = list(loader)
+    assert len(batches) == N // 8
+    for k, b in enumerate(batches):
+        assert list(b) == ["image", "label", "id"]
+        assert b["image"].shape == (8, 3, 6, 8) and b["image"].dtype == torch.uint8
+        assert b["label"].shape == (8, C) and torch.allclose(b["label"].sum(1), torch.ones(8))
+        assert torch.equal(b["id"], torch.arange(8 * k, 8 * k + 8))
+
+
 def test_errors(images):
     _, ds = images
     with pytest.raises(TypeError, match="needs a mixkit transform .* got str"):

@@ -12,17 +12,21 @@ batch. Same seed, epoch and number of workers give the same batches on every run
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import get_worker_info
+from torch.utils.data import default_collate, get_worker_info
 
 from ..methods._base import Mixer, apply_plan
 from ..plan import BoxPlan, MixPlan
 from .distributed import current_rank
 
 __all__ = ["MixCollate"]
+
+_INPUT_KEYS = ("image", "pixel_values", "img", "x", "input")
+_LABEL_KEYS = ("label", "labels", "target", "y")
 
 # a stream key's first field: epochs set with set_epoch, or derived from the DataLoader (auto)
 _SET, _AUTO = 1, 0
@@ -37,10 +41,14 @@ class MixCollate:
         seed: a non-negative int; all streams (workers, epochs, ranks) are spawned from it.
         rank: this process's rank under DDP; by default read from ``torch.distributed`` when a
             process group is initialised, else 0.
+        input_key, label_key: for dict samples (Hugging Face datasets, ...), the entries holding the
+            input and the label; by default the first of ``image``, ``pixel_values``, ``img``, ``x``,
+            ``input`` and of ``label``, ``labels``, ``target``, ``y`` found (no label entry: inputs only).
 
     Samples are ``(input, label)`` pairs or bare inputs; inputs are tensors, NumPy arrays or PIL
     images of one shape and dtype (uint8 CHW or HWC images, or floats), labels are class indices
-    (ints) or probability rows. Returns ``(x, y_mixed)`` (``x`` a tensor ``(B, *sample_shape)`` of
+    (ints) or probability rows; or dicts, whose other entries are collated as ``default_collate``
+    does (a dict comes back). Returns ``(x, y_mixed)`` (``x`` a tensor ``(B, *sample_shape)`` of
     the samples' dtype; ``y_mixed`` as ``transform.mix_labels`` gives it), or ``x`` alone for bare inputs.
 
     Epochs: call ``set_epoch(n)`` at the start of each epoch (as with ``DistributedSampler``); each
@@ -52,7 +60,8 @@ class MixCollate:
     ``persistent_workers=True`` the workers do not see ``set_epoch``; their streams simply continue.
     """
 
-    def __init__(self, transform: Mixer, *, seed: int = 0, rank: int | None = None) -> None:
+    def __init__(self, transform: Mixer, *, seed: int = 0, rank: int | None = None,
+                 input_key: str | None = None, label_key: str | None = None) -> None:
         if not isinstance(transform, Mixer):
             raise TypeError(
                 f"MixCollate needs a mixkit transform (MixUp, CutMix, OneOf, ...), got {type(transform).__name__}"
@@ -60,6 +69,8 @@ class MixCollate:
         self.transform = transform
         self.seed = _check_index("seed", seed)
         self.rank = None if rank is None else _check_index("rank", rank)
+        self.input_key = input_key
+        self.label_key = label_key
         self.epoch: int | None = None
         self._streams: dict[tuple[int, ...], np.random.Generator] = {}
 
@@ -99,6 +110,8 @@ class MixCollate:
             raise TypeError(f"a collate_fn gets a list of samples, got {type(batch).__name__}")
         if len(batch) == 0:
             raise ValueError("cannot collate an empty list of samples")
+        if isinstance(batch[0], Mapping):
+            return self._collate_dicts(batch)
         pairs = isinstance(batch[0], (tuple, list))
         if pairs:
             for i, s in enumerate(batch):
@@ -111,10 +124,37 @@ class MixCollate:
             inputs = [s[0] for s in batch]
         else:
             inputs = list(batch)
+        y = _stack_labels([s[1] for s in batch]) if pairs else None
+        x, y_mixed = self._mix(inputs, y)
+        return (x, y_mixed) if pairs else x
+
+    def _collate_dicts(self, batch: list[Any]) -> dict[str, Any]:
+        """Dict samples (e.g. Hugging Face datasets): the input and label entries are mixed, the
+        other entries collated as ``default_collate`` does."""
+        keys = list(batch[0])
+        for i, s in enumerate(batch):
+            if not isinstance(s, Mapping) or list(s) != keys:
+                raise ValueError(f"dict samples must all have the keys {keys}; sample {i} has "
+                                 f"{list(s) if isinstance(s, Mapping) else type(s).__name__}")
+        xkey = self.input_key or next((k for k in _INPUT_KEYS if k in keys), None)
+        ykey = self.label_key or next((k for k in _LABEL_KEYS if k in keys), None)
+        if xkey not in keys:
+            raise ValueError(f"dict samples have no input entry among {keys}; name it with input_key=")
+        if ykey is not None and ykey not in keys:
+            raise ValueError(f"dict samples have no entry {ykey!r} (label_key); their keys are {keys}")
+        y = None if ykey is None else _stack_labels([s[ykey] for s in batch])
+        x, y_mixed = self._mix([s[xkey] for s in batch], y)
+        rest = [k for k in keys if k not in (xkey, ykey)]
+        out = default_collate([{k: s[k] for k in rest} for s in batch]) if rest else {}
+        out[xkey] = x
+        if ykey is not None:
+            out[ykey] = y_mixed
+        return {k: out[k] for k in keys}
+
+    def _mix(self, inputs: list[Any], y: Any) -> tuple[Any, Any]:
         arrays = _as_arrays(inputs)
         b = len(arrays)
         shape = (b,) + tuple(arrays[0].shape)
-        y = _stack_labels([s[1] for s in batch]) if pairs else None
         needs = _sample_needs(self.transform)
         extra: dict[str, Any] = {}
         if "y" in needs and y is not None:  # label-aware pairing (Remix, balanced pairs, ...)
@@ -125,9 +165,7 @@ class MixCollate:
             extra["x"] = stacked
         plan = self.transform.sample(b, rng=self._generator(), shape=shape, **extra)
         x = _mix_into(plan, arrays, shape) if stacked is None else apply_plan(plan, stacked, inplace=True)
-        if not pairs:
-            return x
-        return x, self.transform.mix_labels(plan, y)
+        return x, (None if y is None else self.transform.mix_labels(plan, y))
 
     def __repr__(self) -> str:
         return f"MixCollate({self.transform!r}, seed={self.seed}, epoch={self.epoch}, rank={self.rank})"
