@@ -169,7 +169,7 @@ def test_bare_inputs_return_the_batch_alone():
 
 
 def test_dict_samples_mix_input_and_label_and_collate_the_rest():
-    data, batch = samples()
+    _, batch = samples()
     dicts = [{"pixel_values": t, "label": y, "id": i} for i, (t, y) in enumerate(batch)]
     out = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=3)(dicts)
     x, y = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=3)(batch)

@@ -103,7 +103,7 @@ def test_training_straight_from_the_dataset_with_mixcollate(images):
 
     from mixkit.torch import MixCollate
 
-    pixels, ds = images
+    _, ds = images
     # the torch format hands images over as CHW tensors: CutMix's default axes (-2, -1)
     collate = MixCollate(mixkit.CutMix(1.0, num_classes=C), seed=0)
     loader = DataLoader(ds.with_format("torch"), batch_size=8, collate_fn=collate, num_workers=2)
