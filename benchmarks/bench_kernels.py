@@ -32,6 +32,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+# On a shared machine, OpenMP threads that spin while waiting steal the time slice of the thread
+# doing the work: with the CPUs oversubscribed, a torch op with 2 threads then takes up to 50x its
+# time (measured here: index_select 4.2 s instead of 0.05 s). Passive waiting avoids it; set the
+# variable yourself to measure another policy. It must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 
 import mixkit
@@ -344,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     header = (f"mixkit {getattr(mixkit, '__version__', '?')}, torch {torch.__version__}, "
               f"numpy {np.__version__}, torch threads {torch.get_num_threads()}, "
+              f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
               f"repeats {args.repeats} (median), cpus {os.cpu_count()}")
     print(header)
     results = {"header": header, "workloads": {}}
