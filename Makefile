@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 TORCH  ?= torch==2.13.0
 OUT    ?= mixkit-output
 
-.PHONY: demo test venv bench clean test-integrations test-torchvision
+.PHONY: demo test venv bench bench-peers clean test-integrations test-torchvision
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
+
+# The kernel benchmark with the peers (timm, torchvision, kornia) in their own venv.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -e ".[bench]"
+	touch $@
+
+bench-peers: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/bench_kernels.py
 
 # Keras 3 (TensorFlow, JAX, torch backends) and Hugging Face datasets, in their own venv: their
 # install (~2.5 min) stays out of `make test`, where these tests skip.
