@@ -307,3 +307,30 @@ def test_mask_mix_in_place_out_and_new_match_formula(chunk, partner, binary, dty
     res = mask_mix(tc, partner, mask, (2, 3))
     assert res.is_contiguous(memory_format=torch.channels_last)
     check(res.numpy(), ref)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "bfloat16"])
+def test_large_new_output_keeps_layout_dtype_and_values(layout, dtype):
+    # 6 MiB and more: new CPU outputs come from huge-page-backed memory where the dtype allows
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(16, 3, 128, 256, generator=g) * 255).to(getattr(torch, dtype))
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    partner = np.roll(np.arange(16), 1)
+    lam = np.linspace(0, 1, 16)
+    out = blend(x, partner, lam)
+    assert out.dtype == x.dtype and out.shape == x.shape and out.stride() == x.stride()
+    ref = ref_blend(x.float().numpy(), partner, lam)
+    tol = 1.0 if dtype != "float32" else 1e-4
+    np.testing.assert_allclose(out.float().numpy(), ref, rtol=1e-2 if dtype == "bfloat16" else 0,
+                               atol=tol)
+    start = np.tile([[10, 20]], (16, 1))
+    stop = np.tile([[60, 200]], (16, 1))
+    pasted = paste(x, partner, start, stop, (2, 3))
+    assert pasted.stride() == x.stride()
+    np.testing.assert_array_equal(pasted.float().numpy(),
+                                  ref_paste(x.float().numpy(), partner, start, stop, (2, 3)))
+    before = out.clone()
+    out.mul_(1)  # an ordinary, writable tensor
+    assert torch.equal(out, before)

@@ -58,10 +58,43 @@ def _run(x: Any, out: Any, kind: str, body: Any) -> Any:
     return out
 
 
+# A new CPU output of at least this size is allocated through NumPy, whose allocator asks the
+# kernel for transparent huge pages: first touch then costs one page fault per 2 MiB instead of one
+# per 4 KiB. Measured here for a 74 MiB batch: empty + copy 56 ms with NumPy memory, 210 ms with
+# torch's (clone), against 59 ms for copying into an existing buffer.
+_HUGE_BYTES = 4 << 20
+
+
 def _torch_empty_like(x: Any) -> Any:
+    """``torch.empty_like(x)`` with the same memory format (contiguous or channels_last)."""
     import torch
 
+    nbytes = x.numel() * x.element_size()
+    dt = _numpy_dtype(x.dtype)
+    if x.device.type == "cpu" and nbytes >= _HUGE_BYTES and dt is not None:
+        if x.is_contiguous():
+            return torch.from_numpy(np.empty(tuple(x.shape), dtype=dt))
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            n, c, h, w = x.shape
+            return torch.from_numpy(np.empty((n, h, w, c), dtype=dt)).permute(0, 3, 1, 2)
     return torch.empty_like(x, memory_format=torch.preserve_format)
+
+
+def _numpy_dtypes() -> dict[Any, Any]:
+    import torch
+
+    return {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16,
+            torch.uint8: np.uint8, torch.int8: np.int8, torch.int16: np.int16,
+            torch.int32: np.int32, torch.int64: np.int64}
+
+
+_NUMPY_DTYPES: dict[Any, Any] = {}  # filled on first use: `import mixkit` stays torch-free
+
+
+def _numpy_dtype(dtype: Any) -> Any:
+    if not _NUMPY_DTYPES:
+        _NUMPY_DTYPES.update(_numpy_dtypes())
+    return _NUMPY_DTYPES.get(dtype)
 
 
 def _ops(x: Any, kind: str) -> Any:
