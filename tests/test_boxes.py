@@ -235,3 +235,44 @@ def test_box_and_keypoint_errors():
         mixkit.CutMix(axes=(1, 3, 4), pairing="flip", lam=0.5)({"x": video, "boxes": good}, rng=0)
     with pytest.raises(ValueError, match="does not say how to mix boxes"):
         mixkit.ResizeMix()({"image": x, "boxes": good}, rng=0)
+
+
+def _objects(rng, b, h, w):
+    """Canvases of filled rectangles, one class per object (1..), mask and boxes agreeing."""
+    seg = np.zeros((b, h, w), np.int64)
+    boxes, labels = [], []
+    for i in range(b):
+        bx, lb = [], []
+        for c in range(1, 4):
+            x0, y0 = rng.integers(0, w - 2), rng.integers(0, h - 2)
+            x1, y1 = rng.integers(x0 + 1, w + 1), rng.integers(y0 + 1, h + 1)
+            seg[i, y0:y1, x0:x1] = c
+            bx.append([x0, y0, x1, y1])
+            lb.append(c)
+        keep = [k for k, c in enumerate(lb) if (seg[i] == c).any()]
+        boxes.append(np.array(bx, float)[keep].reshape(-1, 4))
+        labels.append(np.array(lb)[keep])
+    return seg, boxes, labels
+
+
+@given(cases(), st.sampled_from(["classmix", "cutmix", "fmix"]))
+def test_boxes_follow_mask_keeps_only_boxes_whose_object_shows(case, method):
+    b, h, w, seed = case
+    rng = np.random.default_rng(seed)
+    seg, boxes, labels = _objects(rng, b, h, w)
+    t = {"classmix": mixkit.ClassMix(), "cutmix": mixkit.CutMix(lam_mode="sample"), "fmix": mixkit.FMix()}[method]
+    out = t({"image": ids(b, h, w), "mask": seg, "boxes": boxes, "box_labels": labels}, rng=seed,
+            boxes_follow_mask=True, min_visible=0.01)
+    for bx, lb, mm in zip(out["boxes"], out["box_labels"], out["mask"]):
+        for (x0, y0, x1, y1), c in zip(np.round(bx).astype(int), lb):
+            assert (mm[y0:y1, x0:x1] == c).any(), "a kept box does not show its object"
+
+
+def test_boxes_follow_mask_errors():
+    x = np.zeros((2, 1, 6, 6))
+    boxes = [np.array([[0.0, 0.0, 3.0, 3.0]]), np.zeros((0, 4))]
+    with pytest.raises(ValueError, match="needs the segmentation mask"):
+        mixkit.CutMix()({"image": x, "boxes": boxes}, rng=0, boxes_follow_mask=True)
+    with pytest.raises(ValueError, match="needs box_labels"):
+        mixkit.CutMix(pairing="flip", lam=0.5)({"image": x, "boxes": boxes, "mask": np.zeros((2, 6, 6), int)},
+                                               rng=0, boxes_follow_mask=True)

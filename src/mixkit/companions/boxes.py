@@ -288,9 +288,12 @@ def _partner_after_paste(b: np.ndarray, r: np.ndarray, min_visible: float) -> tu
     return inter, keep
 
 
-def _pixel_coverage(b: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _pixel_coverage(b: np.ndarray, m: np.ndarray, seg: np.ndarray | None = None,
+                    labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean of ``m`` (H, W) over the pixels whose centres lie in each box, and the bounding box of the
-    pixels where ``m == 1`` inside it (empty boxes get coverage by their nearest pixel)."""
+    pixels where ``m == 1`` inside it (empty boxes get coverage by their nearest pixel). With ``seg``
+    (H, W) class ids and the boxes' ``labels``, only the box's object pixels (``seg == label``) count,
+    where it has any."""
     h, w = m.shape
     cov = np.zeros(len(b))
     clip = b.copy()
@@ -304,18 +307,38 @@ def _pixel_coverage(b: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarra
             r0 = min(max(int(np.floor((y0 + y1) / 2)), 0), h - 1)
             c1, r1 = c0 + 1, r0 + 1
         patch = m[r0:r1, c0:c1]
+        shown = patch == 1
+        if seg is not None and labels is not None:
+            obj = seg[r0:r1, c0:c1] == labels[k]
+            if obj.any():
+                patch = patch[obj]
+                shown = shown & obj
         cov[k] = float(patch.mean())
-        rows = np.flatnonzero((patch == 1).any(axis=1))
-        cols = np.flatnonzero((patch == 1).any(axis=0))
+        rows = np.flatnonzero(shown.any(axis=1))
+        cols = np.flatnonzero(shown.any(axis=0))
         if rows.size:
             clip[k] = [max(x0, c0 + cols[0]), max(y0, r0 + rows[0]),
                        min(x1, c0 + cols[-1] + 1), min(y1, r0 + rows[-1] + 1)]
     return cov, clip
 
 
+def _box_pixels(region: np.ndarray, active: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Own-data map ``(B, H, W)`` of a box plan: 0 inside each active pasted region, 1 elsewhere."""
+    h, w = size
+    r = np.arange(h)[None, :, None] + 0.5
+    c = np.arange(w)[None, None, :] + 0.5
+    x0, y0, x1, y1 = (region[:, k, None, None] for k in range(4))
+    inside = (c > x0) & (c < x1) & (r > y0) & (r < y1) & active[:, None, None]
+    return np.where(inside, 0.0, 1.0)
+
+
 def mix_boxes(plan: Any, batch: BoxBatch, *, hw_axes: tuple[int, int], size: tuple[int, int],
-              min_visible: float = 0.25) -> BoxBatch:
-    """Boxes of each mixed image: its own, then its partner's, with weights (see the module doc)."""
+              min_visible: float = 0.25, seg: np.ndarray | None = None) -> BoxBatch:
+    """Boxes of each mixed image: its own, then its partner's, with weights (see the module doc).
+
+    ``seg``: the batch's segmentation ``(B, H, W)`` whose class ids the box labels use; with it, a
+    paste measures each box's visibility over its object's pixels instead of the box area (boxes
+    whose object was covered are dropped even if their box is not)."""
     kind = plan_kind(plan)
     place = getattr(plan, "place_boxes", None)
     if place is not None:
@@ -325,8 +348,12 @@ def mix_boxes(plan: Any, batch: BoxBatch, *, hw_axes: tuple[int, int], size: tup
     b = plan.batch_size
     rows = np.arange(b)
     new_boxes, new_labels, new_weights = [], [], []
+    if seg is not None and batch.labels is None:
+        raise ValueError("boxes_follow_mask needs box_labels with the mask's class ids")
     if kind == "box":
         region, active = _plane(plan, hw_axes, size)
+        if seg is not None:  # measure over object pixels: the pixel path of a binary mask
+            pix, kind, binary = _box_pixels(region, active, size), "mask", True
     elif kind == "mask":
         pix = _pixel_map(plan, hw_axes, size)
         binary = plan.binary
@@ -343,8 +370,10 @@ def mix_boxes(plan: Any, batch: BoxBatch, *, hw_axes: tuple[int, int], size: tup
                 oth_b, oth_k = other, np.zeros(len(other), bool)
             own_w, oth_w = ow * 1.0, pw * 1.0
         elif kind == "mask" and binary:
-            cov_o, clip_o = _pixel_coverage(own, pix[i])
-            cov_p, clip_p = _pixel_coverage(other, 1.0 - pix[i])
+            so, sp = (None, None) if seg is None else (seg[i], seg[p])
+            lo, lp = (None, None) if seg is None else (batch.labels[i], batch.labels[p])
+            cov_o, clip_o = _pixel_coverage(own, pix[i], so, lo)
+            cov_p, clip_p = _pixel_coverage(other, 1.0 - pix[i], sp, lp)
             own_b, own_k = clip_o, (cov_o >= min_visible) & (cov_o > 0)
             oth_b, oth_k = clip_p, (cov_p >= min_visible) & (cov_p > 0) & (p != i)
             own_w, oth_w = ow * 1.0, pw * 1.0

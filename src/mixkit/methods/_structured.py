@@ -6,7 +6,7 @@ A sample is a dict with fixed keys: ``"image"`` or ``"x"`` (the batch ``(B, ...)
 weights the mixing gives (``"box_weights"``, ``"keypoint_weights"``), ``"box_valid"`` for padded boxes
 and ``"padding_mask"`` when lengths were given. Options (keywords of the call): ``box_format``,
 ``normalized``, ``min_visible``, ``spatial_axes``, ``time_axis``, ``mask_classes``, ``token_classes``,
-``ignore_index``, ``pad_label``.
+``ignore_index``, ``pad_label``, ``boxes_follow_mask`` (box visibility over the object's mask pixels).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ OPTIONS: dict[str, Any] = {
     "token_classes": None,
     "ignore_index": None,
     "pad_label": -100,
+    "boxes_follow_mask": False,
 }
 
 
@@ -223,7 +224,15 @@ def apply_structured(mixer: Any, plan: MixPlan, sample: dict[str, Any], options:
             batch, form = _boxes.read_boxes(sample["boxes"], sample.get("box_labels"), shape[0], size,
                                             box_format=options["box_format"], normalized=bool(options["normalized"]),
                                             valid=sample.get("box_valid"))
-            mixed = _boxes.mix_boxes(plan, batch, hw_axes=hw_axes, size=size, min_visible=float(options["min_visible"]))
+            seg = None
+            if options["boxes_follow_mask"]:
+                if "mask" not in sample or tuple(sample["mask"].shape) != (shape[0],) + size:
+                    raise ValueError(
+                        f"boxes_follow_mask needs the segmentation mask of shape (B, H, W) = {(shape[0],) + size}"
+                    )
+                seg = host(sample["mask"])
+            mixed = _boxes.mix_boxes(plan, batch, hw_axes=hw_axes, size=size, min_visible=float(options["min_visible"]),
+                                     seg=seg)
             result.update(_boxes.write_boxes(mixed, form))
         if "keypoints" in sample:
             points, form = _boxes.read_keypoints(sample["keypoints"], shape[0], size,
