@@ -53,14 +53,26 @@ CUT_AXES = {"img224": (-2, -1), "img32": (-2, -1), "series": (-1,), "tokens": (1
 NUM_CLASSES = 1000
 
 
+SAMPLE_SECONDS = 0.05
+
+
 def times(fn: Callable[[], Any], repeats: int) -> list[float]:
-    """``repeats`` wall times of ``fn`` after one warm-up call."""
+    """``repeats`` samples of the time of one call of ``fn``, after one warm-up call.
+
+    A sample is the mean over enough back-to-back calls to last about ``SAMPLE_SECONDS``, so a
+    call of 0.1 ms is not judged on one measurement that a time slice of another process can
+    swallow.
+    """
+    t0 = time.perf_counter()
     fn()
+    first = time.perf_counter() - t0
+    inner = max(1, min(1000, int(SAMPLE_SECONDS / max(first, 1e-6))))
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
+        for _ in range(inner):
+            fn()
+        ts.append((time.perf_counter() - t0) / inner)
     return ts
 
 
