@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import csv
 import importlib.util
+import itertools
 import time
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def ece(prob: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     correct = prob.argmax(1) == y
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         sel = (conf > lo) & (conf <= hi)
         if sel.any():
             total += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
@@ -132,8 +133,8 @@ def main() -> None:
         rng = np.random.default_rng(100 + s)
         train_idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in (0, 1)])
         test_idx = np.setdiff1d(np.arange(len(x)), train_idx)
-        for method in results:
-            results[method].append(run(x, y, train_idx, test_idx, method, seed=s))
+        for method, scores in results.items():
+            scores.append(run(x, y, train_idx, test_idx, method, seed=s))
     for method, vals in results.items():
         a = np.array(vals)
         print(f"  {method:8s} accuracy {a[:, 0].mean():.3f} +- {a[:, 0].std():.3f}   "
