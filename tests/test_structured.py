@@ -77,3 +77,38 @@ def test_errors():
         t({"image": x, "mask": m}, rng=0, min_visible=2.0)
     with pytest.raises(ValueError, match="x has batch size 4 but labels has 3"):
         t({"image": x, "labels": np.arange(3)}, rng=0)
+
+
+def test_sequence_path_writes_into_out_and_inplace():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 5, 2))
+    valid = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], bool)
+    t = mixkit.MixUp(lam=0.5, pairing="flip")
+    ref = t({"x": x, "padding_mask": valid}, rng=0, time_axis=1)["x"]
+    buf = np.empty_like(x)
+    out = t({"x": x, "padding_mask": valid}, rng=0, time_axis=1, out=buf)
+    assert out["x"] is buf
+    np.testing.assert_array_equal(buf, ref)
+    own = x.copy()
+    t({"x": own, "padding_mask": valid}, rng=0, time_axis=1, inplace=True)
+    np.testing.assert_array_equal(own, ref)
+    with pytest.raises(ValueError, match="read-only"):
+        t({"x": readonly(x), "padding_mask": valid}, rng=0, time_axis=1, inplace=True)
+
+
+def test_oneof_routes_companions_through_the_chosen_plan():
+    x, m = _batch(b=6)
+    t = mixkit.OneOf([mixkit.CutMix(num_classes=6), mixkit.Mosaic(num_classes=6)])
+    for seed in range(6):
+        out = t({"image": x, "mask": m, "labels": np.arange(6)}, rng=seed)
+        assert out["mask"].dtype == np.uint8
+        np.testing.assert_allclose(out["labels"].sum(1), 1.0, rtol=1e-6)
+
+
+def test_torch_dict_round_trip():
+    torch = pytest.importorskip("torch")
+    x = torch.rand(4, 3, 6, 8)
+    m = torch.randint(0, 5, (4, 6, 8), dtype=torch.uint8)
+    out = mixkit.CutMix(num_classes=4)({"image": x, "mask": m, "labels": torch.arange(4)}, rng=2)
+    assert all(isinstance(v, torch.Tensor) for v in out.values())
+    assert out["mask"].dtype == torch.uint8 and out["labels"].shape == (4, 4)
