@@ -278,3 +278,17 @@ def test_methods_with_open_options_get_num_classes():
     assert targets.shape == (4, 3)
     with pytest.raises(SweepError, match=r"method 'audiomixup:bogus=1'"):
         resolve_strategies("audiomixup:bogus=1", (1.0,), num_classes=3)
+
+
+def test_equal_differences_on_every_seed_use_the_sign_test():
+    d = paired([0.9, 0.8], [0.85, 0.75])
+    assert d["p"] == pytest.approx(0.5) and d["wins"] == 2
+    assert paired([0.9] * 5, [0.8] * 5)["p"] == pytest.approx(0.0625)
+    assert paired([0.9, 0.8], [0.9, 0.8])["p"] == 1.0
+
+
+def test_tiny_training_splits_get_several_steps_per_epoch():
+    from mixkit.sweep.train import effective_batch_size
+
+    assert effective_batch_size(32, 200) == 32 and effective_batch_size(32, 40) == 8
+    assert effective_batch_size(32, 6) == 2

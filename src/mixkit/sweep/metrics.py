@@ -96,15 +96,18 @@ def interval(values: Any) -> tuple[float, float, float]:
 
 
 def paired(values: Any, baseline: Any) -> dict[str, float]:
-    """Paired difference ``values - baseline`` over seeds: mean, 95% interval, t-test p, wins."""
+    """Paired difference ``values - baseline`` over seeds: mean, 95% interval, t-test p, wins.
+
+    When every seed gives the same difference the t-test is undefined; ``p`` is then the exact
+    two-sided sign-test value ``2 * 0.5 ** n`` (1 for no change)."""
     from scipy import stats
 
     d = np.asarray(values, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
     mean, low, high = interval(d)
     if d.size >= 2 and np.any(d != d[0]):
         p = float(stats.ttest_1samp(d, 0.0).pvalue)
-    elif d.size >= 2:  # every seed moved by exactly the same amount
-        p = 0.0 if d[0] != 0 else 1.0
+    elif d.size >= 2:  # every seed moved by exactly the same amount: no t-test; exact sign test
+        p = 1.0 if d[0] == 0 else min(1.0, 2.0 * 0.5 ** d.size)
     else:
         p = float("nan")
     return {"mean": mean, "low": low, "high": high, "p": p, "n": int(d.size),

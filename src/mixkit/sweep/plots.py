@@ -92,7 +92,7 @@ def plot_reliability(trials: list[dict[str, Any]], best: str, path: Path, title:
     and after temperature scaling."""
     plt = _plt()
     names = [NONE] + ([best] if best != NONE else [])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
     edges = np.linspace(0, 1, ECE_BINS + 1)
     width = 1.0 / ECE_BINS
     colors = {NONE: "tab:gray", best: "tab:blue"}
@@ -111,7 +111,7 @@ def plot_reliability(trials: list[dict[str, Any]], best: str, path: Path, title:
         ax.set_xlabel("confidence (top-class probability)")
         ax.set_ylabel("accuracy in bin")
         ax.set_title(f"test split, {sub}", fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.16), frameon=False)
         ax.grid(alpha=0.3)
     fig.suptitle(title + " (15 bins, all seeds pooled)", fontsize=11)
     fig.tight_layout()

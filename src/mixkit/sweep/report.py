@@ -16,6 +16,7 @@ from .data import Dataset
 from .methods import NONE, Strategy
 from .store import TrialStore
 from .summary import select, summarise, verdict
+from .train import effective_batch_size
 
 __all__ = ["collect", "table_rows", "write_report"]
 
@@ -147,11 +148,12 @@ def write_report(trials: list[dict[str, Any]], strategies: Sequence[Strategy], s
         f"Data: {ds.describe()}.",
         f"Split: fixed, stratified (seed {config['split_seed']}); labelled examples per class: "
         f"{'all' if lpc is None else lpc}; imbalance ratio {config['imbalance']:g}.",
-        f"Model: {config['model']}; {config['epochs']} epochs, batch {config['batch_size']}, AdamW lr "
+        f"Model: {config['model']}; {config['epochs']} epochs, batch "
+        f"{effective_batch_size(config['batch_size'], len(ds.y_train))}, AdamW lr "
         f"{config['lr']:g}, cosine decay; the same schedule for every strategy. Seeds (paired across "
         f"strategies: same initial weights and batch order): {', '.join(map(str, seeds))}.",
         "Selection uses the validation split only; the test split is used once, for this table. "
-        "Intervals: 95% t-intervals over seeds; Δ: paired difference against no mixing on the same "
+        "Intervals: 95% t-intervals over seeds (kept inside each metric's range); Δ: paired difference against no mixing on the same "
         "seeds, p from a paired t-test. ECE: 15 equal-width bins; TS: temperature scaling fitted on "
         "validation. ★ = selected.",
     ]

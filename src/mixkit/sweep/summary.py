@@ -41,13 +41,20 @@ def summarise(trials: list[dict[str, Any]], strategies: Sequence[Strategy]) -> l
         row["val_acc"] = interval([runs[k]["val_acc"] for k in seeds])
         row["val_nll"] = interval([runs[k]["val_nll"] for k in seeds])
         for m in METRICS:
-            row[m] = interval([runs[k][m] for k in seeds])
+            row[m] = _clip(interval([runs[k][m] for k in seeds]), m)
         common = [k for k in seeds if k in base]
         if s.label != NONE and common:
             for m in METRICS:
                 row[f"diff_{m}"] = paired([runs[k][m] for k in common], [base[k][m] for k in common])
         rows.append(row)
     return rows
+
+
+def _clip(ci: tuple[float, float, float], metric: str) -> tuple[float, float, float]:
+    """Bounds of a t-interval kept inside the metric's range (accuracies and ECE in [0, 1], NLL >= 0)."""
+    m, lo, hi = ci
+    top = float("inf") if "nll" in metric else 1.0
+    return m, min(max(lo, 0.0), top), min(max(hi, 0.0), top)
 
 
 def select(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ from .methods import Strategy
 from .metrics import classification_metrics, fit_temperature
 from .models import build_model
 
-__all__ = ["TrainConfig", "cut_axes", "run_trial"]
+__all__ = ["TrainConfig", "cut_axes", "effective_batch_size", "run_trial"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,12 @@ class TrainConfig:
 def cut_axes(kind: str) -> tuple[int, ...]:
     """Axes that box-cutting methods cut along: ``(-2, -1)`` for images, ``(-1,)`` otherwise."""
     return (-2, -1) if kind == "image" else (-1,)
+
+
+def effective_batch_size(batch_size: int, n_train: int) -> int:
+    """At most ``batch_size`` and at most a fifth of the training split (at least 2), so that tiny
+    training splits still get several steps per epoch."""
+    return max(2, min(batch_size, n_train // 5))
 
 
 def _predict(model: Any, X: np.ndarray) -> np.ndarray:
@@ -67,7 +73,7 @@ def run_trial(ds: Dataset, strategy: Strategy, seed: int, cfg: TrainConfig,
     y = torch.from_numpy(ds.y_train)
     eye = torch.eye(ds.num_classes)
     n = len(y)
-    bs = min(cfg.batch_size, n)
+    bs = effective_batch_size(cfg.batch_size, n)
     steps_per_epoch = max(1, n // bs)  # full batches only: a batch of 1 breaks batch norm
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(init_ss.generate_state(1, dtype=np.uint32)[0]))
