@@ -173,3 +173,19 @@ def test_mask_errors():
         mixkit.ClassMix().sample(4, shape=x.shape)
     with pytest.raises(ValueError, match="does not say how to mix segmentation masks"):
         mixkit.ResizeMix()({"image": x, "mask": np.zeros((4, 6, 8), np.uint8)}, rng=0)
+
+
+def test_pair_form_loss_equals_dense_soft_cross_entropy():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    seg = rng.integers(0, 4, (5, 6, 6))
+    x = rng.random((5, 1, 6, 6))
+    pair = mixkit.MixUp(num_classes=4, lam_mode="sample", label_format="pair")({"image": x, "mask": seg}, rng=1)["mask"]
+    logits = torch.randn(5, 4, 6, 6, dtype=torch.float64)
+    dense = torch.from_numpy(pair.dense().astype(np.float64))
+    expected = -(dense * torch.log_softmax(logits, 1)).sum(1).mean()
+    torch.testing.assert_close(pair.cross_entropy(logits), expected)
+    with pytest.raises(ValueError, match=r"logits must have shape \(B, C, \*S\)"):
+        pair.cross_entropy(torch.randn(5, 4, 6, 5))
+    with pytest.raises(ValueError, match="reduction must be"):
+        pair.cross_entropy(logits, reduction="avg")

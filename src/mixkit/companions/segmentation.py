@@ -81,6 +81,34 @@ class MixedMasks:
     num_classes: int | None = None
     ignore_index: int | None = None
 
+    def cross_entropy(self, logits: Any, *, reduction: str = "mean") -> Any:
+        """Pixel-wise ``lam * CE(logits, mask_a) + (1 - lam) * CE(logits, mask_b)`` for torch logits
+        ``(B, C, *S)``, without building ``(B, C, *S)`` targets; ignored pixels add nothing."""
+        import torch
+        import torch.nn.functional as F
+
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        dev = logits.device
+        def ids(m: Any) -> Any:
+            t = torch.from_numpy(np.array(m, dtype=np.int64)) if backend(m) == "numpy" else m
+            return t.to(dev).long()
+
+        a, b = ids(self.mask_a), ids(self.mask_b)
+        if tuple(logits.shape[:1]) + tuple(logits.shape[2:]) != tuple(a.shape):
+            raise ValueError(
+                f"logits must have shape (B, C, *S) with (B, *S) = {tuple(a.shape)}, got {tuple(logits.shape)}"
+            )
+        ignore = -100 if self.ignore_index is None else int(self.ignore_index)
+        la = F.cross_entropy(logits, a, reduction="none", ignore_index=ignore)
+        lb = F.cross_entropy(logits, b, reduction="none", ignore_index=ignore)
+        lam = torch.from_numpy(np.array(self.lam, dtype=np.float64)).to(dev, logits.dtype)
+        lam = lam.view((-1,) + (1,) * (la.dim() - 1))
+        loss = lam * la + (1 - lam) * lb
+        if reduction == "none":
+            return loss
+        return loss.mean() if reduction == "mean" else loss.sum()
+
     def dense(self, num_classes: int | None = None) -> Any:
         """Soft targets ``(B, C, *S)``: ``lam * one_hot(mask_a) + (1 - lam) * one_hot(mask_b)``."""
         c = num_classes if num_classes is not None else self.num_classes
