@@ -57,3 +57,6 @@ def test_mosaic_errors():
         t(np.zeros((2, 1, 4, 4)), np.array([0, 1]), rng=0)
     with pytest.raises(ValueError, match="pass shape=x.shape"):
         mixkit.Mosaic().sample(2)
+    plan = mixkit.Mosaic().sample(2, rng=0, shape=(2, 1, 8, 8))
+    with pytest.raises(ValueError, match="sample a new plan with shape=x.shape"):
+        mixkit.Mosaic().apply(plan, np.zeros((2, 1, 8, 9)))

@@ -102,6 +102,11 @@ class MosaicPlan(MixPlan):
 
     def apply_to(self, x: Any, *, out: Any = None) -> Any:
         """The mosaic of the batch ``x`` (its axes ``self.axes`` are height and width)."""
+        if max(self.axes) >= len(x.shape) or tuple(int(x.shape[a]) for a in self.axes) != self.sizes:
+            raise ValueError(
+                f"the mosaic plan is for axes {self.axes} of sizes {self.sizes}, but the batch has shape "
+                f"{tuple(x.shape)}; sample a new plan with shape=x.shape"
+            )
         res = self._gather(x, self.axes)
         if out is None:
             return res
