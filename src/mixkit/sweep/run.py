@@ -110,7 +110,10 @@ def _worker(job: _Job, todo: Any, done: Any) -> None:
     torch.set_num_threads(1)
     _, factory = resolve_factory(job.model, job.ds.kind)
     try:
+        parent = mp.parent_process()
         while True:
+            if parent is not None and not parent.is_alive():
+                break  # the sweep was killed: finish nothing new (a re-run picks up the rest)
             item = todo.get()
             if item is None:
                 break
