@@ -334,3 +334,20 @@ def test_large_new_output_keeps_layout_dtype_and_values(layout, dtype):
     before = out.clone()
     out.mul_(1)  # an ordinary, writable tensor
     assert torch.equal(out, before)
+
+
+def test_box_masks_built_on_the_device_equal_the_numpy_ones():
+    from mixkit._native import _mask_maker
+
+    rng = np.random.default_rng(8)
+    x = np.zeros((7, 2, 5, 6, 4), np.float32)
+    axes = (2, 4)
+    sizes = np.array([5, 4])
+    start = rng.integers(0, sizes, size=(7, 2))
+    stop = np.minimum(start + rng.integers(0, sizes + 1, size=(7, 2)), sizes)
+    ref = _mask_maker(x, "numpy", axes, start, stop)(1, 6)
+    assert ref.shape == (5, 1, 5, 1, 4)
+    t = torch.from_numpy(x)
+    for on_device in (True, False):
+        got = _mask_maker(t, "torch", axes, start, stop, on_device=on_device)(1, 6)
+        np.testing.assert_array_equal(got.numpy(), ref)

@@ -332,26 +332,33 @@ def paste_native(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarra
     return _run(x, out, kind, body)
 
 
-def _mask_maker(x: Any, kind: str, axes: tuple[int, ...], st: np.ndarray, sp: np.ndarray) -> Any:
+def _mask_maker(x: Any, kind: str, axes: tuple[int, ...], st: np.ndarray, sp: np.ndarray,
+                on_device: bool | None = None) -> Any:
     """``masks(s, e)``: bool ``(e - s, ...)``, True inside the boxes of positions ``s:e``; box
-    axes at full length, other sample axes of length 1."""
+    axes at full length, other sample axes of length 1. torch: built on the tensor's device from
+    ``start``/``stop`` sent once (``on_device``; default: unless the device is the CPU)."""
     ndim = len(x.shape)
     sizes = [int(x.shape[a]) for a in axes]
+    def masks_np(s: int, e: int) -> np.ndarray:
+        m = None
+        for k, a in enumerate(axes):
+            shape = [1] * ndim
+            shape[a] = sizes[k]
+            pos = np.arange(sizes[k]).reshape(shape)
+            lo = st[s:e, k].reshape(_bshape(e - s, ndim))
+            hi = sp[s:e, k].reshape(_bshape(e - s, ndim))
+            mk = (pos >= lo) & (pos < hi)
+            m = mk if m is None else m & mk
+        return m
+
     if kind == "numpy":
-        def masks_np(s: int, e: int) -> np.ndarray:
-            m = np.ones(_bshape(e - s, ndim), dtype=bool)
-            for k, a in enumerate(axes):
-                shape = [1] * ndim
-                shape[a] = sizes[k]
-                pos = np.arange(sizes[k]).reshape(shape)
-                lo = st[s:e, k].reshape(_bshape(e - s, ndim))
-                hi = sp[s:e, k].reshape(_bshape(e - s, ndim))
-                m = m & (pos >= lo) & (pos < hi)
-            return m
         return masks_np
     import torch
 
     dev = x.device
+    if not (dev.type != "cpu" if on_device is None else on_device):
+        # host memory: NumPy builds the mask with fewer calls
+        return lambda s, e: torch.from_numpy(masks_np(s, e))
     st_t = torch.from_numpy(np.ascontiguousarray(st)).to(dev, non_blocking=True)
     sp_t = torch.from_numpy(np.ascontiguousarray(sp)).to(dev, non_blocking=True)
     aranges = []
