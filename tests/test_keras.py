@@ -137,6 +137,33 @@ def test_inside_a_functional_model():
     np.testing.assert_array_equal(numpy(same[1]), y)  # left alone at inference
 
 
+def test_trains_with_fit_inside_a_model_and_draws_new_plans_each_step():
+    class Trainer(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.mix = CutMix(1.0, seed=0)
+            self.flat = keras.layers.Flatten()
+            self.net = keras.layers.Dense(C)
+
+        def call(self, inputs, training=False):
+            x, y = inputs
+            x, y = self.mix(x, y, training=training)
+            logits = self.net(self.flat(x))
+            self.add_loss(ops.mean(keras.losses.categorical_crossentropy(y, logits, from_logits=True)))
+            return logits
+
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 6, 6, 3)).astype("float32")
+    y = np.eye(C, dtype="float32")[rng.integers(0, C, 32)]
+    model = Trainer()
+    model.compile(optimizer="sgd")
+    history = model.fit((x, y), epochs=2, batch_size=8, verbose=0)
+    assert all(np.isfinite(float(v)) for v in history.history["loss"])
+    state = model.mix.seed_generator.state
+    counter = np.array(state.numpy()) if BACKEND == "tensorflow" else numpy(state.value)
+    assert counter[1] >= 8  # the seed generator moved on at each of the 8 steps
+
+
 def test_get_config_round_trip():
     layer = CutMix(0.7, lam_mode="sample", seed=3, num_classes=4, data_format="channels_first")
     clone = CutMix.from_config(layer.get_config())
