@@ -224,7 +224,9 @@ def test_jax_arrays_in_the_core_kernels_under_jit():
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     x = np.random.default_rng(0).random((6, 3, 4, 4)).astype("float32")
-    for t in (mixkit.MixUp(lam_mode="sample"), mixkit.CutMix(lam_mode="sample")):
+    methods = [mixkit.MixUp(lam_mode="sample"), mixkit.CutMix(lam_mode="sample")]
+    methods += [getattr(mixkit, name)() for name in ("FMix", "GridMix", "SmoothMix", "ResizeMix") if hasattr(mixkit, name)]
+    for t in methods:
         plan = t.sample(6, rng=0, shape=x.shape)
         want = mixkit.apply_plan(plan, x)
         got = jax.jit(lambda a, plan=plan: mixkit.apply_plan(plan, a))(jnp.asarray(x))
