@@ -112,7 +112,10 @@ def mix_dataset(
     """
     import copy
 
-    import datasets
+    try:
+        import datasets
+    except ImportError as err:
+        raise ImportError("mix_dataset needs Hugging Face datasets: pip install 'mixkit[hf]'") from err
 
     if not isinstance(dataset, datasets.Dataset):
         raise TypeError(f"mix_dataset takes a datasets.Dataset, got {type(dataset).__name__}")

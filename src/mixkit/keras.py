@@ -16,9 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
-from keras import ops
+
+try:
+    import keras
+    from keras import ops
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "mixkit.keras needs Keras 3 and one of its backends: pip install 'mixkit[keras]' tensorflow (or jax)"
+    ) from err
 
 from ._validate import check_alpha, check_choice
 

@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision import tv_tensors
+
+try:
+    from torchvision import tv_tensors
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "mixkit.torchvision needs torchvision (0.16 or later, matching your torch): pip install torchvision"
+    ) from err
 
 from .companions.boxes import BOX_FORMATS
 from .methods._base import Mixer
