@@ -276,7 +276,7 @@ def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch
 
 # Rows are blended in chunks of this many elements through two reused float buffers, which stay in
 # cache; whole-row float temporaries would be fresh allocations (and page faults) for every row.
-_CHUNK = 1 << 15
+_CHUNK = 1 << 16
 
 
 class _RowBlender:
