@@ -142,6 +142,20 @@ def test_cutmix_every_pixel_comes_from_the_sample_or_its_partner_and_lam_is_exac
         assert from_own.mean() >= float(y[i, i]) - 1e-6
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_rows_longer_than_a_blend_chunk(dtype):
+    """Rows of 3 x 160 x 170 elements span two blend chunks; the result matches the kernel's."""
+    data, batch = samples(n=3, shape=(3, 160, 170), dtype=dtype)
+    t = mixkit.MixUp(lam=0.3, num_classes=NUM_CLASSES, pairing="flip")
+    x, _ = MixCollate(t, seed=0)(batch)
+    want, _ = t(torch.from_numpy(data), torch.arange(3) % NUM_CLASSES, rng=0)
+    if np.dtype(dtype).kind == "u":
+        assert (x.int() - want.int()).abs().max() <= 1
+        assert not torch.equal(x[0], torch.from_numpy(data[0]))
+    else:
+        torch.testing.assert_close(x, want)
+
+
 def test_inputs_are_not_modified():
     _, batch = samples()
     before = [t.clone() for t, _ in batch]
