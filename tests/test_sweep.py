@@ -292,3 +292,28 @@ def test_tiny_training_splits_get_several_steps_per_epoch():
 
     assert effective_batch_size(32, 200) == 32 and effective_batch_size(32, 40) == 8
     assert effective_batch_size(32, 6) == 2
+
+
+def test_store_claims_live_and_dead(tmp_path):
+    import socket
+
+    from mixkit.sweep.store import TrialStore
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    mine, other = TrialStore(url, "s"), TrialStore(url, "s")
+    t = mine.study.ask()
+    assert other.busy() == set()  # a claim whose attributes are not written yet is left alone
+    t.set_user_attr("key", "a")
+    t.set_user_attr("host", "elsewhere")
+    t.set_user_attr("pid", 1)
+    assert other.busy() == {"a"}  # another host with a fresh heartbeat: running
+    assert other.claim("a", {}) is None
+    dead = mine.study.ask()
+    for k, v in {"key": "b", "host": socket.gethostname(), "pid": 2 ** 22 + 12345}.items():
+        dead.set_user_attr(k, v)
+    assert other.busy() == {"a"}  # this host, no such process: reaped
+    assert mine.study.get_trials()[1].state.name == "FAIL"
+    claimed = other.claim("b", {"seed": 0})
+    assert claimed is not None
+    other.finish(claimed, {"val_acc": 0.5})
+    assert set(other.completed()) == {"b"} and other.claim("b", {}) is None

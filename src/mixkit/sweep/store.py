@@ -100,12 +100,16 @@ class TrialStore:
         keys: set[str] = set()
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             a = t.user_attrs
-            if a.get("host") == host:
-                live = _pid_alive(int(a.get("pid", -1))) and int(a.get("pid", -1)) != os.getpid()
+            started = t.datetime_start.timestamp() if t.datetime_start else 0.0
+            if "pid" not in a:  # being claimed this very moment (its attributes are not written yet)
+                live = now - started < GRACE_S
+            elif a.get("host") == host:
+                live = _pid_alive(int(a["pid"])) and int(a["pid"]) != os.getpid()
             else:
-                live = now - float(a.get("alive", 0.0)) < GRACE_S
-            if live and a.get("key") is not None:
-                keys.add(a["key"])
+                live = now - max(float(a.get("alive", 0.0)), started) < GRACE_S
+            if live:
+                if a.get("key") is not None:
+                    keys.add(a["key"])
             elif reap:
                 try:
                     self.study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
@@ -119,8 +123,9 @@ class TrialStore:
         if key in self.completed() or key in self.busy():
             return None
         trial = self.study.ask()
-        for k, v in {**attrs, "key": key, "host": socket.gethostname(), "pid": os.getpid(),
-                     "alive": time.time()}.items():
+        # "pid" last: until it is written, other processes treat the claim as in progress
+        for k, v in {**attrs, "key": key, "host": socket.gethostname(), "alive": time.time(),
+                     "pid": os.getpid()}.items():
             trial.set_user_attr(k, v)
         return trial
 
