@@ -108,7 +108,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--summary", type=Path, nargs="+", default=None,
+                    help="only merge these result files (runs split over processes) and print the table")
     args = ap.parse_args()
+    if args.summary:
+        summarize(args.summary)
+        return
     torch.set_num_threads(1)
     results: dict = {"steps": args.steps, "runs": {}}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
@@ -121,6 +126,37 @@ def main() -> None:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1))
+
+
+def summarize(paths: list[Path]) -> None:
+    """Markdown table over the seeds of several result files: mean +- std, paired difference to supervised."""
+    acc: dict[str, dict[int, float]] = {}
+    for path in paths:
+        for method, run in json.loads(path.read_text())["runs"].items():
+            acc.setdefault(method, {}).update(zip(run["seeds"], run["accuracy"]))
+    base = acc.get("supervised", {})
+    print("| method | seeds | test acc. (%) | vs supervised (paired, pp, mean ± s.e.) | wins |")
+    print("|---|---|---|---|---|")
+    for method in METHODS:
+        if method not in acc:
+            continue
+        seeds = sorted(acc[method])
+        s = 100 * np.array([acc[method][k] for k in seeds])
+        row = f"| {method} | {len(seeds)} | {s.mean():.2f} ± {s.std(ddof=1):.2f} |"
+        common = [k for k in seeds if k in base]
+        if method != "supervised" and len(common) > 1:
+            d = 100 * np.array([acc[method][k] - base[k] for k in common])
+            row += f" {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(d.size):.2f} | {int((d > 0).sum())}/{d.size} |"
+        else:
+            row += " | |"
+        print(row)
+    mm, nomix = acc.get("mixmatch", {}), acc.get("mixmatch_nomix", {})
+    common = sorted(set(mm) & set(nomix))
+    if len(common) > 1:
+        d = 100 * np.array([mm[k] - nomix[k] for k in common])
+        print(f"\nMixUp step (mixmatch - mixmatch_nomix, paired over {len(common)} seeds): "
+              f"{d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(d.size):.2f} pp, better on {int((d > 0).sum())}, "
+              f"worse on {int((d < 0).sum())}")
 
 
 if __name__ == "__main__":
