@@ -132,6 +132,12 @@ def blend_native(x: Any, partner: np.ndarray, lam: np.ndarray, out: Any, kind: s
     cdt, rounded = _compute_dtype(x, kind)
     ndim = len(x.shape)
     itemsize = np.dtype(cdt).itemsize if kind == "numpy" else _torch_itemsize(cdt)
+    if rounded and kind == "torch" and x.device.type == "cpu" and _numpy_dtype(x.dtype) is not None:
+        # integers on the CPU: NumPy's conversions are several times faster than torch's; the
+        # tensors' memory is shared, so this is the same computation on the same buffers
+        o = _torch_empty_like(x) if out is None else out
+        blend_native(x.numpy(), partner, lam, o.numpy(), "numpy")
+        return o
     prepare = _np_blend(x, lam, cdt, rounded, ndim) if kind == "numpy" else \
         _torch_blend(x, lam, cdt, rounded, ndim)
 
@@ -141,6 +147,15 @@ def blend_native(x: Any, partner: np.ndarray, lam: np.ndarray, out: Any, kind: s
                      prepare=prepare, needed=lambda pos: (...,))
 
     return _run(x, out, kind, body)
+
+
+def _store(o: Any, t: Any) -> None:
+    """``o.copy_(t)`` for a float ``t`` of integral values; on the CPU through NumPy, whose
+    float-to-integer conversion is ~10x faster than torch's."""
+    if o.device.type == "cpu" and not o.is_floating_point() and _numpy_dtype(o.dtype) is not None:
+        np.copyto(o.numpy(), t.numpy(), casting="unsafe")
+    else:
+        o.copy_(t)
 
 
 def _torch_itemsize(dtype: Any) -> int:
@@ -227,13 +242,15 @@ def _torch_blend(x: Any, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int) ->
         def combine(a: Any, b: Any, o: Any, s: int, e: int) -> None:
             ws, vs = (wa, wb) if uniform else (wa[s:e], wb[s:e])
             shape = tuple(a.shape)
-            t = torch.mul(a, ws, out=scratch(x, "t1", shape, cdt))
-            t.add_(torch.mul(b, vs, out=scratch(x, "t2", shape, cdt)))
+            # a plain converting copy, then same-dtype products: several times faster on the CPU
+            # than a product that converts (same values: the conversion is exact)
+            t = scratch(x, "t1", shape, cdt).copy_(a).mul_(ws)
+            t.add_(scratch(x, "t2", shape, cdt).copy_(b).mul_(vs))
             if rounded:
                 t.round_()
                 if wide:
                     t.clamp_(info.min, info.max)
-            o.copy_(t)
+            _store(o, t)
 
         return combine
 
