@@ -351,3 +351,22 @@ def test_box_masks_built_on_the_device_equal_the_numpy_ones():
     for on_device in (True, False):
         got = _mask_maker(t, "torch", axes, start, stop, on_device=on_device)(1, 6)
         np.testing.assert_array_equal(got.numpy(), ref)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
+def test_torch_integer_path_equals_numpy_exactly(chunk, monkeypatch, dtype):
+    from mixkit import _native
+
+    monkeypatch.setattr(_native, "INT_VIA_NUMPY", False)  # torch's own path, as on CUDA
+    rng = np.random.default_rng(9)
+    info = np.iinfo(dtype)
+    lo, hi = max(info.min, -30000), min(info.max, 30000)
+    x = rng.integers(lo, hi, size=(10, 3, 6, 5), endpoint=True).astype(dtype)
+    x[0, 0, 0, :2] = [lo, hi]
+    partner = np.array([1, 1, 0, 4, 5, 3, 9, 9, 9, 8])
+    for lam in (np.full(10, 0.5), rng.uniform(size=10)):
+        ref = blend(x, partner, lam)  # NumPy
+        np.testing.assert_array_equal(blend(torch.from_numpy(x), partner, lam).numpy(), ref)
+        t = torch.from_numpy(x.copy())
+        blend(t, partner, lam, out=t)
+        np.testing.assert_array_equal(t.numpy(), ref)
