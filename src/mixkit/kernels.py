@@ -8,6 +8,11 @@ written.
 Convention: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``.
 Integer batches (e.g. uint8 images) are blended in float32 and rounded half to even; a convex
 combination of two values of the dtype always fits it, so nothing overflows.
+
+NumPy arrays and torch tensors go through the row-wise drivers of :mod:`mixkit._rowwise`: one
+pass over the batch, rows written in partner-graph order, so ``out=x`` (in place) is correct for
+any partner mapping and needs only cache-sized temporaries, never a copy of ``x[partner]``.
+``benchmarks/README.md`` has the measurements.
 """
 
 from __future__ import annotations
