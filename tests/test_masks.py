@@ -275,7 +275,7 @@ def test_mask_method_errors():
         SaliencyMix(saliency="gradient")
     with pytest.raises(ValueError, match="max_soft must be a number in"):
         FMix(max_soft=0.7)
-    with pytest.raises(ValueError, match="decay_power must be > 0"):
+    with pytest.raises(ValueError, match="decay_power must be a number > 0"):
         FMix(decay_power=0)
     with pytest.raises(ValueError, match="sigma must satisfy"):
         SmoothMix(sigma=(0.5, 0.1))

@@ -165,7 +165,7 @@ def test_errors():
         MixMatch(1)
     with pytest.raises(ValueError, match="K .* must be an int >= 1"):
         MixMatch(3, K=0)
-    with pytest.raises(ValueError, match="T must be > 0"):
+    with pytest.raises(ValueError, match="T must be a number > 0"):
         MixMatch(3, T=0.0)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         MixMatch(3, alpha=-1.0)

@@ -184,7 +184,9 @@ def test_errors():
         mixkit.Remix(base=mixkit.SaliencyMix())
     with pytest.raises(ValueError, match="kappa must be >= 1"):
         mixkit.Remix(kappa=0.5)
-    with pytest.raises(ValueError, match="tau must lie in"):
+    with pytest.raises(TypeError, match="kappa must be a real number"):
+        mixkit.Remix(kappa="3")
+    with pytest.raises(ValueError, match="tau must be a probability in"):
         mixkit.Remix(tau=1.5)
     with pytest.raises(ValueError, match="counts must be a 1-D sequence of non-negative"):
         mixkit.Remix(counts=[3, -1])

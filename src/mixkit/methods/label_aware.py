@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_generator, check_alpha, check_batch, check_choice
+from .._validate import (
+    _finite_float,
+    as_generator,
+    check_alpha,
+    check_batch,
+    check_choice,
+    check_probability,
+)
 from ..kernels import blend
 from ..labels import as_targets, check_labels, mix_targets, pair_targets
 from ..pairing import PAIRINGS, sample_partner
@@ -240,12 +247,10 @@ class Remix(LabelPairedMix):
                  label_format: str = "dense") -> None:
         super().__init__(alpha, pairing=pairing, base=base, lam_mode=lam_mode, num_classes=num_classes, p=p,
                          label_smoothing=label_smoothing, label_format=label_format)
-        kappa_f = check_alpha(kappa, "kappa")
+        kappa_f = _finite_float("kappa", kappa)
         if kappa_f < 1.0:
             raise ValueError(f"kappa must be >= 1 (a ratio of class counts), got {kappa_f}")
-        tau_f = check_alpha(tau, "tau") if tau != 0 else 0.0
-        if not 0.0 <= tau_f <= 1.0:
-            raise ValueError(f"tau must lie in [0, 1], got {tau_f}")
+        tau_f = check_probability(tau, "tau")
         self.kappa, self.tau = kappa_f, tau_f
         self.counts = counts if isinstance(counts, ClassCounts) else ClassCounts(counts, num_classes=num_classes)
 

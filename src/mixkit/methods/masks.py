@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_generator, check_alpha, check_batch, check_choice, normalize_axes
+from .._validate import (
+    _finite_float,
+    as_generator,
+    check_alpha,
+    check_batch,
+    check_choice,
+    normalize_axes,
+)
 from .._xp import to_numpy
 from ..labels import check_labels
 from ..pairing import PAIRINGS, sample_partner
@@ -23,7 +30,7 @@ from ..sampling import LAM_MODES, sample_applied, sample_lam
 from ._base import Mixer
 from .mixup import _check_batch_size
 
-__all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_axes_option", "mask_lam"]
+__all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_axes_option", "check_positive", "mask_lam"]
 
 
 def check_axes_option(axes: Any) -> tuple[int, ...]:
@@ -55,6 +62,14 @@ def _check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool =
     if not (lo <= a <= b <= hi):
         raise ValueError(f"{name} must satisfy {lo} <= low <= high <= {hi}, got {value!r}")
     return (int(a), int(b)) if integer else (float(a), float(b))
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite number > 0 (for shape parameters that are not a Beta's ``alpha``)."""
+    number = _finite_float(name, value)
+    if number <= 0:
+        raise ValueError(f"{name} must be a number > 0, got {number}")
+    return number
 
 
 def mask_lam(mask: np.ndarray) -> np.ndarray:
@@ -170,7 +185,7 @@ class FMix(_MaskMixer):
                  label_format: str = "dense") -> None:
         super().__init__(alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
                          label_smoothing=label_smoothing, label_format=label_format)
-        self.decay_power = check_alpha(decay_power, "decay_power")
+        self.decay_power = check_positive(decay_power, "decay_power")
         if isinstance(max_soft, bool) or not isinstance(max_soft, (int, float)) or not 0.0 <= max_soft <= 0.5:
             raise ValueError(f"max_soft must be a number in [0, 0.5], got {max_soft!r}")
         self.max_soft = float(max_soft)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .._validate import as_generator, check_alpha
 from ..labels import as_targets, check_labels
 from ..methods._base import apply_plan
+from ..methods.masks import check_positive
 from ..methods.mixup import MixUp
 from ..plan import MixPlan
 from .losses import soft_cross_entropy
@@ -78,7 +79,7 @@ class MixMatch:
             raise ValueError(f"K (augmentations per unlabelled sample) must be an int >= 1, got {K!r}")
         self.num_classes = int(num_classes)
         self.K = int(K)
-        self.T = check_alpha(T, "T")
+        self.T = check_positive(T, "T")
         self.alpha = check_alpha(alpha)
         lam_u = float(lambda_u) if isinstance(lambda_u, (int, float)) and not isinstance(lambda_u, bool) else None
         if lam_u is None or not np.isfinite(lam_u) or lam_u < 0:
