@@ -128,6 +128,8 @@ def test_sequence_errors():
     with pytest.raises(ValueError, match="must cut only the sequence axis"):
         mixkit.CutMix(axes=(1, 2))(x, padding_mask=np.ones((3, 5), bool), time_axis=1)
     with pytest.raises(ValueError, match="token_classes"):
-        t(x, token_labels=np.zeros((3, 5), int))
+        t(x, token_labels=np.zeros((3, 5), int), rng=0)
+    with pytest.raises(ValueError, match="token_classes"):  # soft targets even when nothing is mixed
+        mixkit.MixUp(p=0.0)(x, token_labels=np.zeros((3, 5), int), rng=0)
     with pytest.raises(TypeError, match="integer class ids"):
         t(x, token_labels=np.zeros((3, 5)), time_axis=1)

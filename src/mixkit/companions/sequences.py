@@ -38,10 +38,7 @@ class SequenceMix:
     source: np.ndarray
     valid: np.ndarray
     lam: np.ndarray
-
-    @property
-    def binary(self) -> bool:
-        return bool(np.all((self.weight == 0) | (self.weight == 1)))
+    paste: bool = False  # the plan copies steps (CutMix, a binary mask): class ids stay class ids
 
 
 def check_padding(padding_mask: Any, lengths: Any, batch_size: int, steps: int) -> np.ndarray:
@@ -101,7 +98,8 @@ def fit_sequence_plan(plan: Any, valid: np.ndarray, time_axis: int) -> SequenceM
             weight = np.where(tot > 0, own / np.where(tot > 0, tot, 1.0), fallback)
         weight = np.where(partner[:, None] == rows[:, None], 1.0, weight)
         out_valid = valid | (vp & (weight < 1))
-        return SequenceMix(partner, weight, np.array(positions), out_valid, _lam_from(weight, out_valid))
+        paste = kind == "mask" and bool(plan.binary)
+        return SequenceMix(partner, weight, np.array(positions), out_valid, _lam_from(weight, out_valid), paste)
     if kind == "box":
         if tuple(plan.axes) != (time_axis,):
             raise ValueError(
@@ -124,7 +122,7 @@ def fit_sequence_plan(plan: Any, valid: np.ndarray, time_axis: int) -> SequenceM
             s_src = min(int(start[i] * n_p // steps), n_p - n)
             weight[i, own_idx[s : s + n]] = 0.0
             source[i, own_idx[s : s + n]] = src_idx[s_src : s_src + n]
-        return SequenceMix(partner, weight, source, valid.copy(), _lam_from(weight, valid))
+        return SequenceMix(partner, weight, source, valid.copy(), _lam_from(weight, valid), True)
     raise ValueError(
         f"{type(plan).__name__} cannot be fitted to a padding mask; use MixUp, CutMix over the sequence "
         "axis, or a mask over the sequence axis"
@@ -183,8 +181,9 @@ def mix_token_labels(sm: SequenceMix, labels: Any, *, num_classes: int | None = 
                      pad_label: int = -100) -> Any:
     """Per-step labels mixed step by step with the same fit.
 
-    Class ids ``(B, L)``: a paste keeps the dtype (``pad_label`` outside the valid steps); a blend gives
-    soft targets ``(B, L, C)`` float32 (``num_classes`` needed; ids outside ``[0, C)`` add nothing).
+    Class ids ``(B, L)``: a paste (CutMix, a binary mask) keeps the dtype (``pad_label`` outside the valid
+    steps); a blend (MixUp, a soft mask) always gives soft targets ``(B, L, C)`` float32, whatever the
+    drawn ``lam`` (``num_classes`` needed; ids outside ``[0, C)`` add nothing).
     Probabilities ``(B, L, C)`` are blended; rows outside the valid steps are zero.
     """
     b, steps = sm.weight.shape
@@ -197,7 +196,7 @@ def mix_token_labels(sm: SequenceMix, labels: Any, *, num_classes: int | None = 
     letter = dtype_kind(labels)
     if len(shape) == 2 and letter not in "ui":
         raise TypeError(f"token_labels of shape (B, L) must hold integer class ids, got dtype {labels.dtype}")
-    if len(shape) == 2 and sm.binary:
+    if len(shape) == 2 and sm.paste:
         tok = host(labels)
         if tok.dtype.kind == "u" and pad_label < 0:
             raise ValueError(f"token_labels are unsigned ({tok.dtype}); pass a pad_label >= 0")
