@@ -10,7 +10,8 @@ For each workload it times, on the same batch, in one process, with the same thr
   and per-sample ``lam``, three ways: a new output, into an ``out=`` buffer, in place;
 - the peers when importable: ``timm.data.Mixup`` (modes ``batch`` and ``elem``),
   ``torchvision.transforms.v2.MixUp``/``CutMix`` and kornia's ``RandomMixUpV2``/``RandomCutMixV2``.
-Each time is the median of ``--repeats`` calls after a warm-up. It prints ratios (to the floor, to
+Each time is the median of ``--repeats`` samples after a warm-up, divided by the floor timed right
+before it (the machine's speed drifts when it is shared). It prints ratios (to the floor, to
 the fresh copy, to each peer) and the peak extra memory of one call, as a multiple of the batch
 size: tracemalloc for NumPy (exact), the resident-set high-water mark for torch (Linux; after
 ``malloc_trim``; counts pages touched, so it is a lower bound for reused heap memory).
@@ -233,9 +234,13 @@ def run_workload(name: str, repeats: int, backends: list[str], torch: Any, peers
         for case, fn in cases.items():
             key = f"{backend}|{case}"
             try:
+                # the floor is timed again right before each case, and each case is expressed in
+                # these floor units ("rel"): on a shared machine the speed drifts within minutes
+                floor = statistics.median(times(base["floor"], repeats))
                 ts = times(fn, repeats)
                 mem = peak_extra_bytes(fn, backend)
-                res["rows"][key] = {"sec": statistics.median(ts), "min": min(ts), "mem": mem}
+                res["rows"][key] = {"sec": statistics.median(ts), "min": min(ts), "mem": mem,
+                                    "floor": floor, "rel": statistics.median(ts) / floor}
             except Exception as exc:  # noqa: BLE001 - a peer that cannot handle this batch
                 res["rows"][key] = {"error": f"{type(exc).__name__}: {str(exc)[:80]}"}
             gc.collect()
@@ -258,9 +263,8 @@ def report(name: str, res: dict[str, Any]) -> list[str]:
         if "error" in r:
             lines.append(f"{key:42s} {'n/a':>8s} {'':>8s} {'':>11s}  ({r['error']})")
             continue
-        floor = rows[f"{backend}|floor"]["sec"]
-        clone = rows[f"{backend}|clone"]["sec"]
-        lines.append(f"{key:42s} {r['sec'] / floor:8.2f} {r['sec'] / clone:8.2f} "
+        clone = rows[f"{backend}|clone"]["rel"]
+        lines.append(f"{key:42s} {r['rel']:8.2f} {r['rel'] / clone:8.2f} "
                      f"{fmt_mem(r['mem'], bb):>11s}")
     peers = [k for k in rows if ":" in k.split("|")[1] and not k.split("|")[1].startswith("mixkit")
              and "sec" in rows[k]]
@@ -275,16 +279,16 @@ def report(name: str, res: dict[str, Any]) -> list[str]:
             for how in ("call+labels", "new", "inplace"):
                 mk = rows.get(f"torch|mixkit:{method}/{lam_mode}/{how}")
                 if mk and "sec" in mk:
-                    parts.append(f"{how} {mk['sec'] / rows[pk]['sec']:.2f}")
+                    parts.append(f"{how} {mk['rel'] / rows[pk]['rel']:.2f}")
             lines.append(f"  vs {lib}:{what:14s} " + ", ".join(parts))
     return lines
 
 
 def _ratio(rows: dict[str, Any], key: str, base: str) -> str:
     r, b = rows.get(key), rows.get(base)
-    if not r or "sec" not in r or not b or "sec" not in b:
+    if not r or "rel" not in r or not b or "rel" not in b:
         return "n/a"
-    return f"{r['sec'] / b['sec']:.2f}"
+    return f"{r['rel'] / b['rel']:.2f}"
 
 
 def markdown(results: dict[str, Any]) -> str:
