@@ -19,7 +19,7 @@ from mixkit.sweep.methods import available_methods, parse_alphas, resolve_strate
 from mixkit.sweep.metrics import classification_metrics, fit_temperature, interval, paired
 from mixkit.sweep.summary import select, verdict
 
-TINY = dict(seeds=2, epochs=2, labels_per_class=4, alphas="0.4", progress=False)
+TINY = {"seeds": 2, "epochs": 2, "labels_per_class": 4, "alphas": "0.4", "progress": False}
 
 
 # -- metrics ---------------------------------------------------------------------------------------
@@ -93,32 +93,47 @@ def test_methods_are_found_in_the_public_api():
 
 def test_alpha_sweep_and_options():
     s = resolve_strategies("none,MixUp,cutmix:alpha=1.0:lam_mode=sample", (0.1, 0.4), num_classes=3)
-    assert [x.label for x in s] == ["none", "mixup(alpha=0.1)", "mixup(alpha=0.4)",
-                                    "cutmix(alpha=1, lam_mode='sample')"]
+    assert [x.label for x in s] == [
+        "none",
+        "mixup(alpha=0.1)",
+        "mixup(alpha=0.4)",
+        "cutmix(alpha=1, lam_mode='sample')",
+    ]
     t = s[3].build(3, (-1,))
-    assert isinstance(t, mixkit.CutMix) and t.lam_mode == "sample" and t.axes == (-1,) and t.num_classes == 3
+    assert (
+        isinstance(t, mixkit.CutMix)
+        and t.lam_mode == "sample"
+        and t.axes == (-1,)
+        and t.num_classes == 3
+    )
     assert split_list("a,b:x=(1,2),c") == ["a", "b:x=(1,2)", "c"]
 
 
-@pytest.mark.parametrize("spec, match", [
-    ("nomix", r"unknown method 'nomix'; available: none, .*cutmix.*mixup"),
-    ("mixup:beta=2", r"unknown option 'beta'; MixUp takes: alpha"),
-    ("mixup:lam_mode=often", r"method 'mixup:lam_mode=often': lam_mode must be one of"),
-    ("mixup:alpha", r"options are written key=value"),
-    ("none:alpha=1", r"'none' takes no options"),
-    ("", r"--methods is empty"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("nomix", r"unknown method 'nomix'; available: none, .*cutmix.*mixup"),
+        ("mixup:beta=2", r"unknown option 'beta'; MixUp takes: alpha"),
+        ("mixup:lam_mode=often", r"method 'mixup:lam_mode=often': lam_mode must be one of"),
+        ("mixup:alpha", r"options are written key=value"),
+        ("none:alpha=1", r"'none' takes no options"),
+        ("", r"--methods is empty"),
+    ],
+)
 def test_bad_methods(spec, match):
     with pytest.raises(SweepError, match=match):
         resolve_strategies(spec, (0.4,), num_classes=3)
 
 
-@pytest.mark.parametrize("text, match", [
-    ("0.1,abc", r"--alphas must be a comma list of positive numbers, got 'abc'"),
-    ("0.1,-1", r"--alphas must be positive finite numbers"),
-    ("0,1", r"--alphas must be positive finite numbers"),
-    ("", r"--alphas is empty"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("0.1,abc", r"--alphas must be a comma list of positive numbers, got 'abc'"),
+        ("0.1,-1", r"--alphas must be positive finite numbers"),
+        ("0,1", r"--alphas must be positive finite numbers"),
+        ("", r"--alphas is empty"),
+    ],
+)
 def test_bad_alphas(text, match):
     with pytest.raises(SweepError, match=match):
         parse_alphas(text)
@@ -137,7 +152,9 @@ def test_split_is_stratified_fixed_and_disjoint():
     assert len(rows) == 70  # digits has no duplicate images in these picks
     assert a.X_train.dtype == np.float32 and a.input_shape == (1, 8, 8)
     assert abs(float(a.X_train.mean())) < 1e-4  # normalised with training statistics
-    assert raw.shape[0] == len(a.y_train) + len(a.y_val) + len(a.y_test) + (len(X) - 70 - len(a.y_val) - len(a.y_test))
+    assert raw.shape[0] == len(a.y_train) + len(a.y_val) + len(a.y_test) + (
+        len(X) - 70 - len(a.y_val) - len(a.y_test)
+    )
 
 
 def test_imbalance_makes_a_long_tail():
@@ -153,7 +170,9 @@ def test_user_npz_csv_and_image_folder(tmp_path):
     np.savez(tmp_path / "d.npz", X=gen.random((30, 4)), y=np.repeat(["a", "b", "c"], 10))
     X, y, kind, name = load_data(str(tmp_path / "d.npz"))
     assert X.shape == (30, 4) and kind == "tabular" and name == "d"
-    (tmp_path / "t.csv").write_text("f1,f2,target\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(12)))
+    (tmp_path / "t.csv").write_text(
+        "f1,f2,target\n" + "".join(f"{i},{i * 2},{i % 2}\n" for i in range(12))
+    )
     X, y, kind, _ = load_data(str(tmp_path / "t.csv"), label_column="target")
     assert X.shape == (12, 2) and kind == "tabular" and sorted(set(y)) == ["0", "1"]
     from PIL import Image
@@ -161,14 +180,16 @@ def test_user_npz_csv_and_image_folder(tmp_path):
     for c in ("cat", "dog"):
         (tmp_path / "img" / c).mkdir(parents=True)
         for i in range(3):
-            Image.fromarray((gen.random((10, 12)) * 255).astype(np.uint8)).save(tmp_path / "img" / c / f"{i}.png")
+            Image.fromarray((gen.random((10, 12)) * 255).astype(np.uint8)).save(
+                tmp_path / "img" / c / f"{i}.png"
+            )
     X, y, kind, _ = load_data(str(tmp_path / "img"), image_size=8)
     assert X.shape == (6, 1, 8, 8) and kind == "image" and list(y) == ["cat"] * 3 + ["dog"] * 3
 
 
 def test_bundled_time_series():
     pytest.importorskip("sktime")
-    X, y, kind, name = load_data("GunPoint")
+    X, _y, kind, name = load_data("GunPoint")
     assert X.shape == (200, 1, 150) and kind == "series" and name == "gunpoint"
 
 
@@ -178,8 +199,15 @@ def test_tiny_sweep_writes_the_report_and_stores_every_trial(tmp_path):
     assert isinstance(res, SweepResult)
     assert res.ran == 6 and res.skipped == 0 and res.missing == 0 and not res.failed
     assert {r["strategy"] for r in res.summary} == {"none", "mixup(alpha=0.4)", "cutmix(alpha=1)"}
-    for name in ("report.md", "report.html", "trials.json", "trials.csv", "metrics_vs_alpha.png",
-                 "reliability.png", "mixed_samples.png"):
+    for name in (
+        "report.md",
+        "report.html",
+        "trials.json",
+        "trials.csv",
+        "metrics_vs_alpha.png",
+        "reliability.png",
+        "mixed_samples.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0, name
     trials = json.loads((tmp_path / "trials.json").read_text())
     assert len(trials) == 6 and {t["seed"] for t in trials} == {0, 1}
@@ -211,10 +239,17 @@ def test_parallel_jobs_time_series_and_user_factory(tmp_path, monkeypatch):
     (tmp_path / "my_models.py").write_text(
         "import torch\n"
         "def tiny(shape, k):\n"
-        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(shape[0] * shape[1], k))\n")
+        "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(shape[0] * shape[1], k))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    res = mixkit.sweep("gunpoint", methods="none,mixup,cutmix:alpha=1.0", model="my_models:tiny",
-                       out=tmp_path / "out", jobs=2, **TINY)
+    res = mixkit.sweep(
+        "gunpoint",
+        methods="none,mixup,cutmix:alpha=1.0",
+        model="my_models:tiny",
+        out=tmp_path / "out",
+        jobs=2,
+        **TINY,
+    )
     assert res.ran == 6 and not res.failed
     assert (tmp_path / "out" / "mixed_samples.png").exists()
     assert "my_models:tiny" in (tmp_path / "out" / "report.md").read_text()
@@ -222,11 +257,18 @@ def test_parallel_jobs_time_series_and_user_factory(tmp_path, monkeypatch):
 
 def test_tabular_csv_with_mlp(tmp_path):
     gen = np.random.default_rng(1)
-    lines = ["a,b,c,cls"] + [f"{gen.normal() + i % 2},{gen.normal()},{gen.normal()},{'yes' if i % 2 else 'no'}"
-                             for i in range(60)]
+    lines = ["a,b,c,cls"] + [
+        f"{gen.normal() + i % 2},{gen.normal()},{gen.normal()},{'yes' if i % 2 else 'no'}"
+        for i in range(60)
+    ]
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
-    res = mixkit.sweep(str(tmp_path / "t.csv"), label_column="cls", methods="none,mixup",
-                       out=tmp_path / "o", **TINY)
+    res = mixkit.sweep(
+        str(tmp_path / "t.csv"),
+        label_column="cls",
+        methods="none,mixup",
+        out=tmp_path / "o",
+        **TINY,
+    )
     assert res.ran == 4 and "mlp" in (tmp_path / "o" / "report.md").read_text()
     assert not (tmp_path / "o" / "mixed_samples.png").exists()  # no picture for tabular rows
 
@@ -246,17 +288,21 @@ def test_digits_read_from_the_shipped_file_match_load_digits():
 
     X, y = _digits()
     d = load_digits()
-    assert np.array_equal(X, (d.images[:, None] / 16.0).astype(np.float32)) and np.array_equal(y, d.target)
+    assert np.array_equal(X, (d.images[:, None] / 16.0).astype(np.float32)) and np.array_equal(
+        y, d.target
+    )
 
 
 def test_storage_url_puts_the_store_where_asked(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    res = mixkit.sweep("digits", methods="none", out=tmp_path / "report", storage=url,
-                       **{**TINY, "seeds": 1})
+    res = mixkit.sweep(
+        "digits", methods="none", out=tmp_path / "report", storage=url, **{**TINY, "seeds": 1}
+    )
     assert res.ran == 1 and res.storage == url
     assert (tmp_path / "shared.db").exists() and not (tmp_path / "report" / "sweep.db").exists()
-    other = mixkit.sweep("digits", methods="none", out=tmp_path / "report2", storage=url,
-                         **{**TINY, "seeds": 1})
+    other = mixkit.sweep(
+        "digits", methods="none", out=tmp_path / "report2", storage=url, **{**TINY, "seeds": 1}
+    )
     assert other.ran == 0 and other.skipped == 1  # a second report folder, the same stored trial
 
 
@@ -265,15 +311,18 @@ def test_a_method_that_cannot_mix_the_data_fails_before_training():
         pytest.skip("ClassMix (needs segmentation masks) is not in this build")
     x = np.zeros((4, 1, 8, 8), np.float32)
     with pytest.raises(SweepError, match=r"method classmix cannot mix this data: ClassMix"):
-        resolve_strategies("classmix", (1.0,), num_classes=3, axes=(-2, -1), probe=(x, np.arange(4) % 3))
+        resolve_strategies(
+            "classmix", (1.0,), num_classes=3, axes=(-2, -1), probe=(x, np.arange(4) % 3)
+        )
 
 
 def test_methods_with_open_options_get_num_classes():
     if not hasattr(mixkit, "AudioMixUp"):
         pytest.skip("AudioMixUp is not in this build")
     x = np.random.default_rng(0).random((4, 1, 16)).astype(np.float32)
-    (s,) = resolve_strategies("audiomixup:alpha=0.4", (1.0,), num_classes=3, axes=(-1,),
-                              probe=(x, np.arange(4) % 3))
+    (s,) = resolve_strategies(
+        "audiomixup:alpha=0.4", (1.0,), num_classes=3, axes=(-1,), probe=(x, np.arange(4) % 3)
+    )
     _, targets = s.build(3, (-1,))(x, np.arange(4) % 3, rng=0)
     assert targets.shape == (4, 3)
     with pytest.raises(SweepError, match=r"method 'audiomixup:bogus=1'"):
@@ -309,7 +358,7 @@ def test_store_claims_live_and_dead(tmp_path):
     assert other.busy() == {"a"}  # another host with a fresh heartbeat: running
     assert other.claim("a", {}) is None
     dead = mine.study.ask()
-    for k, v in {"key": "b", "host": socket.gethostname(), "pid": 2 ** 22 + 12345}.items():
+    for k, v in {"key": "b", "host": socket.gethostname(), "pid": 2**22 + 12345}.items():
         dead.set_user_attr(k, v)
     assert other.busy() == {"a"}  # this host, no such process: reaped
     assert mine.study.get_trials()[1].state.name == "FAIL"

@@ -21,8 +21,19 @@ from click.testing import CliRunner
 import mixkit
 from mixkit.cli import cli
 
-TINY = ["--seeds", "2", "--epochs", "2", "--labels-per-class", "4", "--alphas", "0.4", "--jobs", "1",
-        "--quiet"]
+TINY = [
+    "--seeds",
+    "2",
+    "--epochs",
+    "2",
+    "--labels-per-class",
+    "4",
+    "--alphas",
+    "0.4",
+    "--jobs",
+    "1",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +58,69 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     np.savez(tmp / "few.npz", X=gen.random((12, 3)), y=np.array([0] * 10 + [1] * 2))
     (tmp / "t.csv").write_text("a,b,cls\n1,2,x\n3,4,y\n")
     return {
-        "missing path": (["--data", str(tmp / "nope.npz")], r"neither a bundled set .* nor an existing path"),
+        "missing path": (
+            ["--data", str(tmp / "nope.npz")],
+            r"neither a bundled set .* nor an existing path",
+        ),
         "unreadable file": (["--data", str(tmp / "garbage.npz")], r"cannot read as \.npz"),
-        "X and y lengths": (["--data", str(tmp / "lengths.npz")], r"X has 10 samples but y has 9 labels"),
-        "label column": (["--data", str(tmp / "t.csv"), "--label-column", "kind"],
-                         r"no label column 'kind'; columns are: a, b, cls"),
-        "one class": (["--data", str(tmp / "one_class.npz")], r"1 class\(es\); classification needs at least 2"),
-        "too few in a class": (["--data", str(tmp / "few.npz")],
-                               r"class '1' has 2 example\(s\); the split needs at least 3 per class"),
-        "unknown method": (["--methods", "none,mixupp"], r"unknown method 'mixupp'; available: none, .*mixup"),
-        "unknown option": (["--methods", "cutmix:size=3"], r"unknown option 'size'; CutMix takes: alpha"),
+        "X and y lengths": (
+            ["--data", str(tmp / "lengths.npz")],
+            r"X has 10 samples but y has 9 labels",
+        ),
+        "label column": (
+            ["--data", str(tmp / "t.csv"), "--label-column", "kind"],
+            r"no label column 'kind'; columns are: a, b, cls",
+        ),
+        "one class": (
+            ["--data", str(tmp / "one_class.npz")],
+            r"1 class\(es\); classification needs at least 2",
+        ),
+        "too few in a class": (
+            ["--data", str(tmp / "few.npz")],
+            r"class '1' has 2 example\(s\); the split needs at least 3 per class",
+        ),
+        "unknown method": (
+            ["--methods", "none,mixupp"],
+            r"unknown method 'mixupp'; available: none, .*mixup",
+        ),
+        "unknown option": (
+            ["--methods", "cutmix:size=3"],
+            r"unknown option 'size'; CutMix takes: alpha",
+        ),
         "bad option value": (["--methods", "cutmix:lam_mode=often"], r"lam_mode must be one of"),
-        "invalid alphas": (["--alphas", "0.2,x"], r"--alphas must be a comma list of positive numbers"),
+        "invalid alphas": (
+            ["--alphas", "0.2,x"],
+            r"--alphas must be a comma list of positive numbers",
+        ),
         "negative alpha": (["--alphas", "-0.2"], r"--alphas must be positive finite numbers"),
-        "factory import": (["--model", "no_such_module_xyz:make"], r"cannot import the model factory module"),
+        "factory import": (
+            ["--model", "no_such_module_xyz:make"],
+            r"cannot import the model factory module",
+        ),
         "factory missing": (["--model", "math:no_such_function"], r"module 'math' has no callable"),
         "bad storage url": (["--storage", "nodb://x/y"], r"cannot open the results store"),
     }
 
 
-@pytest.mark.parametrize("case", [
-    "missing path", "unreadable file", "X and y lengths", "label column", "one class", "too few in a class",
-    "unknown method", "unknown option", "bad option value", "invalid alphas", "negative alpha",
-    "factory import", "factory missing", "bad storage url"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing path",
+        "unreadable file",
+        "X and y lengths",
+        "label column",
+        "one class",
+        "too few in a class",
+        "unknown method",
+        "unknown option",
+        "bad option value",
+        "invalid alphas",
+        "negative alpha",
+        "factory import",
+        "factory missing",
+        "bad storage url",
+    ],
+)
 def test_bad_input_is_one_line_non_zero_and_leaves_the_store_alone(case, store_dir, tmp_path):
     import re
 
@@ -97,8 +148,19 @@ def _complete_in_store(out: Path) -> int:
 def test_help_names_every_option():
     res = CliRunner().invoke(cli, ["sweep", "--help"])
     assert res.exit_code == 0
-    for opt in ("--data", "--label-column", "--methods", "--alphas", "--seeds", "--epochs",
-                "--labels-per-class", "--imbalance", "--out", "--storage", "--jobs"):
+    for opt in (
+        "--data",
+        "--label-column",
+        "--methods",
+        "--alphas",
+        "--seeds",
+        "--epochs",
+        "--labels-per-class",
+        "--imbalance",
+        "--out",
+        "--storage",
+        "--jobs",
+    ):
         assert opt in res.output, opt
 
 
@@ -108,13 +170,31 @@ def test_preview_still_works(tmp_path):
 
 
 # -- interruption ----------------------------------------------------------------------------------
-RESUME = dict(methods="none,mixup", alphas="1.0", seeds=3, epochs=3, labels_per_class=4)
+RESUME = {"methods": "none,mixup", "alphas": "1.0", "seeds": 3, "epochs": 3, "labels_per_class": 4}
 
 
 def _cli_args(out: Path) -> list[str]:
-    return [sys.executable, "-m", "mixkit.cli", "sweep", "--out", str(out), "--jobs", "1", "--quiet",
-            "--methods", RESUME["methods"], "--alphas", RESUME["alphas"], "--seeds", str(RESUME["seeds"]),
-            "--epochs", str(RESUME["epochs"]), "--labels-per-class", str(RESUME["labels_per_class"])]
+    return [
+        sys.executable,
+        "-m",
+        "mixkit.cli",
+        "sweep",
+        "--out",
+        str(out),
+        "--jobs",
+        "1",
+        "--quiet",
+        "--methods",
+        RESUME["methods"],
+        "--alphas",
+        RESUME["alphas"],
+        "--seeds",
+        str(RESUME["seeds"]),
+        "--epochs",
+        str(RESUME["epochs"]),
+        "--labels-per-class",
+        str(RESUME["labels_per_class"]),
+    ]
 
 
 def _states(db: Path) -> list[tuple[int, str, str | None]]:
@@ -122,13 +202,17 @@ def _states(db: Path) -> list[tuple[int, str, str | None]]:
         return []
     try:
         with sqlite3.connect(db, timeout=30) as con:
-            return con.execute("SELECT number, state, datetime_complete FROM trials ORDER BY number").fetchall()
+            return con.execute(
+                "SELECT number, state, datetime_complete FROM trials ORDER BY number"
+            ).fetchall()
     except sqlite3.OperationalError:  # tables not created yet
         return []
 
 
 def _run_until(out: Path, n_complete: int, sig: int) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen(_cli_args(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _cli_args(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if sum(s == "COMPLETE" for _, s, _ in _states(out / "sweep.db")) >= n_complete:

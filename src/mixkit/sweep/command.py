@@ -22,50 +22,129 @@ def default_jobs() -> int:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--data", default="digits", show_default=True,
-              help=f"A bundled set ({', '.join(BUNDLED)}) or a path: a .npz with arrays X and y "
-                   "(X (N, D) tabular, (N, C, T) series, (N, C, H, W) images), a .csv with a label column, "
-                   "or a folder with one sub-folder of images per class.")
-@click.option("--label-column", default=None,
-              help="CSV only: the column that holds the labels (default: a column named 'label').")
-@click.option("--methods", default="none,mixup,cutmix:alpha=1.0", show_default=True,
-              help="Comma list of strategies: 'none' (no mixing) or any mixkit transform by name "
-                   "(case-insensitive), with options after colons, e.g. 'cutmix:lam_mode=sample'. A method "
-                   "that takes alpha and does not fix it with ':alpha=' is swept over --alphas.")
-@click.option("--alphas", default="0.1,0.2,0.4,1.0", show_default=True,
-              help="Comma list of alphas (Beta(alpha, alpha) mixing weights), each > 0.")
-@click.option("--seeds", default="5", show_default=True,
-              help="Number of seeds (5 = seeds 0..4) or a comma list; seeds are paired across strategies "
-                   "(same initial weights and batch order).")
-@click.option("--epochs", type=int, default=60, show_default=True, help="Training epochs of every trial.")
-@click.option("--labels-per-class", type=int, default=20, show_default=True,
-              help="Keep at most N labelled training examples per class (0 = all).")
-@click.option("--imbalance", type=float, default=1.0, show_default=True,
-              help="Long-tailed training split: the largest class keeps R times as many examples as the "
-                   "smallest, with counts decaying geometrically in between (1 = balanced).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
-              show_default=True, help="Report folder (report.md, report.html, trials.json/.csv, PNG plots).")
-@click.option("--storage", default=None,
-              help="Database URL of the trial store (default: sqlite:///OUT/sweep.db). Point several "
-                   "machines at one URL to share a sweep; re-running resumes.")
-@click.option("--jobs", type=int, default=default_jobs, show_default="cores, at most 4",
-              help="Parallel trial processes (one torch thread each).")
-@click.option("--model", default="auto", show_default=True,
-              help="'auto' (small CNN for images, 1-D CNN for series, MLP for tabular), cnn, cnn1d, mlp, or "
-                   "your factory 'module:function' called as f(input_shape, num_classes) -> torch.nn.Module.")
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help=f"A bundled set ({', '.join(BUNDLED)}) or a path: a .npz with arrays X and y "
+    "(X (N, D) tabular, (N, C, T) series, (N, C, H, W) images), a .csv with a label column, "
+    "or a folder with one sub-folder of images per class.",
+)
+@click.option(
+    "--label-column",
+    default=None,
+    help="CSV only: the column that holds the labels (default: a column named 'label').",
+)
+@click.option(
+    "--methods",
+    default="none,mixup,cutmix:alpha=1.0",
+    show_default=True,
+    help="Comma list of strategies: 'none' (no mixing) or any mixkit transform by name "
+    "(case-insensitive), with options after colons, e.g. 'cutmix:lam_mode=sample'. A method "
+    "that takes alpha and does not fix it with ':alpha=' is swept over --alphas.",
+)
+@click.option(
+    "--alphas",
+    default="0.1,0.2,0.4,1.0",
+    show_default=True,
+    help="Comma list of alphas (Beta(alpha, alpha) mixing weights), each > 0.",
+)
+@click.option(
+    "--seeds",
+    default="5",
+    show_default=True,
+    help="Number of seeds (5 = seeds 0..4) or a comma list; seeds are paired across strategies "
+    "(same initial weights and batch order).",
+)
+@click.option(
+    "--epochs", type=int, default=60, show_default=True, help="Training epochs of every trial."
+)
+@click.option(
+    "--labels-per-class",
+    type=int,
+    default=20,
+    show_default=True,
+    help="Keep at most N labelled training examples per class (0 = all).",
+)
+@click.option(
+    "--imbalance",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Long-tailed training split: the largest class keeps R times as many examples as the "
+    "smallest, with counts decaying geometrically in between (1 = balanced).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Report folder (report.md, report.html, trials.json/.csv, PNG plots).",
+)
+@click.option(
+    "--storage",
+    default=None,
+    help="Database URL of the trial store (default: sqlite:///OUT/sweep.db). Point several "
+    "machines at one URL to share a sweep; re-running resumes.",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=default_jobs,
+    show_default="cores, at most 4",
+    help="Parallel trial processes (one torch thread each).",
+)
+@click.option(
+    "--model",
+    default="auto",
+    show_default=True,
+    help="'auto' (small CNN for images, 1-D CNN for series, MLP for tabular), cnn, cnn1d, mlp, or "
+    "your factory 'module:function' called as f(input_shape, num_classes) -> torch.nn.Module.",
+)
 @click.option("--lr", type=float, default=3e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
-@click.option("--kind", type=click.Choice(["auto", "image", "series", "tabular"]), default="auto",
-              show_default=True, help="Read a .npz X as this kind (e.g. image for (N, H, W) arrays).")
-@click.option("--image-size", type=int, default=32, show_default=True,
-              help="Image folders: images are resized to this square size.")
-@click.option("--split-seed", type=int, default=0, show_default=True,
-              help="Seed of the fixed train/validation/test split.")
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "image", "series", "tabular"]),
+    default="auto",
+    show_default=True,
+    help="Read a .npz X as this kind (e.g. image for (N, H, W) arrays).",
+)
+@click.option(
+    "--image-size",
+    type=int,
+    default=32,
+    show_default=True,
+    help="Image folders: images are resized to this square size.",
+)
+@click.option(
+    "--split-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the fixed train/validation/test split.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or table; only the report path.")
-def sweep_command(data: str, label_column: str | None, methods: str, alphas: str, seeds: str, epochs: int,
-                  labels_per_class: int, imbalance: float, out: Path, storage: str | None, jobs: int,
-                  model: str, lr: float, batch_size: int, kind: str, image_size: int, split_seed: int,
-                  quiet: bool) -> None:
+def sweep_command(
+    data: str,
+    label_column: str | None,
+    methods: str,
+    alphas: str,
+    seeds: str,
+    epochs: int,
+    labels_per_class: int,
+    imbalance: float,
+    out: Path,
+    storage: str | None,
+    jobs: int,
+    model: str,
+    lr: float,
+    batch_size: int,
+    kind: str,
+    image_size: int,
+    split_seed: int,
+    quiet: bool,
+) -> None:
     """Which mixing helps on this data? Train a small reference model with each strategy over paired
     seeds on a fixed stratified train/validation/test split, select on validation, and report test
     accuracy, balanced accuracy, NLL and ECE (also after temperature scaling) with 95% intervals and
@@ -73,23 +152,49 @@ def sweep_command(data: str, label_column: str | None, methods: str, alphas: str
     from .run import sweep
 
     try:
-        result = sweep(data, label_column=label_column, methods=methods, alphas=alphas, seeds=seeds,
-                       epochs=epochs, labels_per_class=labels_per_class, imbalance=imbalance, out=out,
-                       storage=storage, jobs=jobs, model=model, lr=lr, batch_size=batch_size, kind=kind,
-                       split_seed=split_seed, image_size=image_size, progress=not quiet)
+        result = sweep(
+            data,
+            label_column=label_column,
+            methods=methods,
+            alphas=alphas,
+            seeds=seeds,
+            epochs=epochs,
+            labels_per_class=labels_per_class,
+            imbalance=imbalance,
+            out=out,
+            storage=storage,
+            jobs=jobs,
+            model=model,
+            lr=lr,
+            batch_size=batch_size,
+            kind=kind,
+            split_seed=split_seed,
+            image_size=image_size,
+            progress=not quiet,
+        )
     except SweepError as exc:
         click.echo(f"mixkit sweep: error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:  # interrupted before the report could be written
-        click.echo("mixkit sweep: interrupted; finished trials are stored: run the same command to resume",
-                   err=True)
+        click.echo(
+            "mixkit sweep: interrupted; finished trials are stored: run the same command to resume",
+            err=True,
+        )
         sys.exit(130)
     if result.interrupted:
-        click.echo(f"mixkit sweep: interrupted; {len(result.trials)} finished trials are stored: run the same "
-                   "command to resume", err=True)
+        click.echo(
+            f"mixkit sweep: interrupted; {len(result.trials)} finished trials are stored: run the same "
+            "command to resume",
+            err=True,
+        )
         sys.exit(130)
     if result.failed:
-        click.echo(f"mixkit sweep: {len(result.failed)} trial(s) failed, first: {result.failed[0]}", err=True)
+        click.echo(
+            f"mixkit sweep: {len(result.failed)} trial(s) failed, first: {result.failed[0]}",
+            err=True,
+        )
         sys.exit(1)
-    click.echo(f"report: {result.files['report.md']} ({result.seconds:.0f} s; {result.ran} trials run, "
-               f"{result.skipped} already stored)")
+    click.echo(
+        f"report: {result.files['report.md']} ({result.seconds:.0f} s; {result.ran} trials run, "
+        f"{result.skipped} already stored)"
+    )

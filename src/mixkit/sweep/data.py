@@ -63,13 +63,16 @@ class Dataset:
 
     def describe(self) -> str:
         counts = np.bincount(self.y_train, minlength=self.num_classes)
-        return (f"{self.name} ({self.kind}, input {self.input_shape}, {self.num_classes} classes): "
-                f"train {len(self.y_train)} (per class {counts.min()}-{counts.max()}), "
-                f"validation {len(self.y_val)}, test {len(self.y_test)}")
+        return (
+            f"{self.name} ({self.kind}, input {self.input_shape}, {self.num_classes} classes): "
+            f"train {len(self.y_train)} (per class {counts.min()}-{counts.max()}), "
+            f"validation {len(self.y_val)}, test {len(self.y_test)}"
+        )
 
 
-def load_data(data: str, *, label_column: str | None = None, kind: str = "auto",
-              image_size: int = 32) -> tuple[np.ndarray, np.ndarray, str, str]:
+def load_data(
+    data: str, *, label_column: str | None = None, kind: str = "auto", image_size: int = 32
+) -> tuple[np.ndarray, np.ndarray, str, str]:
     """Load ``data`` (a bundled name or a path); returns ``(X, y, kind, name)``."""
     if kind not in ("auto", *KINDS):
         raise SweepError(f"--kind must be one of auto, {', '.join(KINDS)}; got {kind!r}")
@@ -89,14 +92,18 @@ def load_data(data: str, *, label_column: str | None = None, kind: str = "auto",
         X, y = _load_npz(path)
         found = {2: "tabular", 3: "series", 4: "image"}.get(X.ndim, "")
         if not found:
-            raise SweepError(f"{path}: X must have 2 (tabular), 3 (series) or 4 (images) dimensions, "
-                             f"got shape {X.shape}")
+            raise SweepError(
+                f"{path}: X must have 2 (tabular), 3 (series) or 4 (images) dimensions, "
+                f"got shape {X.shape}"
+            )
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         X, y = _load_csv(path, label_column)
         found = "tabular"
     else:
-        raise SweepError(f"{path}: expected a .npz file (X, y), a .csv file or a folder of class "
-                         f"sub-folders of images; got a {path.suffix or 'suffix-less'} file")
+        raise SweepError(
+            f"{path}: expected a .npz file (X, y), a .csv file or a folder of class "
+            f"sub-folders of images; got a {path.suffix or 'suffix-less'} file"
+        )
     if kind != "auto" and kind != found:
         X, found = _coerce_kind(X, found, kind, path)
     if label_column is not None and found != "tabular":
@@ -111,7 +118,9 @@ def _coerce_kind(X: np.ndarray, found: str, kind: str, path: Path) -> tuple[np.n
         return X[:, None, :], "series"  # (N, T) univariate series
     if kind == "tabular":
         return X.reshape(len(X), -1), "tabular"
-    raise SweepError(f"{path}: cannot read X of shape {X.shape} as {kind} data (it looks like {found})")
+    raise SweepError(
+        f"{path}: cannot read X of shape {X.shape} as {kind} data (it looks like {found})"
+    )
 
 
 def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
@@ -121,7 +130,9 @@ def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
     try:
         import sktime.datasets as skd
     except ImportError:
-        raise SweepError(f"the bundled set {key!r} ships with sktime: pip install 'mixkit[sweep]'") from None
+        raise SweepError(
+            f"the bundled set {key!r} ships with sktime: pip install 'mixkit[sweep]'"
+        ) from None
     X, y = getattr(skd, _SKTIME_LOADERS[key])(return_type="numpy3D")
     return np.asarray(X, dtype=np.float32), np.asarray(y), "series"
 
@@ -137,7 +148,9 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
         if path.exists():
             data = np.loadtxt(path, delimiter=",")
             if data.shape == (1797, 65):
-                return (data[:, :64].reshape(-1, 1, 8, 8) / 16.0).astype(np.float32), data[:, 64].astype(np.int64)
+                return (data[:, :64].reshape(-1, 1, 8, 8) / 16.0).astype(np.float32), data[
+                    :, 64
+                ].astype(np.int64)
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -149,11 +162,13 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             names = list(f.files)
             if "X" not in names or "y" not in names:
-                raise SweepError(f"{path}: a .npz needs arrays named X and y, found {names or 'none'}")
+                raise SweepError(
+                    f"{path}: a .npz needs arrays named X and y, found {names or 'none'}"
+                )
             X, y = f["X"], f["y"]
     except SweepError:
         raise
-    except Exception as exc:  # zip or format errors: unreadable file
+    except Exception as exc:  # zip or format errors: unreadable file  # noqa: BLE001
         raise SweepError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
     if X.dtype.kind not in "biuf":
         raise SweepError(f"{path}: X must be numeric, got dtype {X.dtype}")
@@ -167,7 +182,11 @@ def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndar
         with open(path, newline="", encoding="utf-8") as fh:
             sample = fh.read(4096)
             fh.seek(0)
-            delimiter = "\t" if path.suffix.lower() == ".tsv" or ("\t" in sample and "," not in sample) else ","
+            delimiter = (
+                "\t"
+                if path.suffix.lower() == ".tsv" or ("\t" in sample and "," not in sample)
+                else ","
+            )
             rows = list(csv.reader(fh, delimiter=delimiter))
     except (OSError, UnicodeDecodeError) as exc:
         raise SweepError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
@@ -177,11 +196,15 @@ def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndar
     header = [h.strip() for h in rows[0]]
     if label_column is None:
         if "label" not in header:
-            raise SweepError(f"{path}: say which column holds the labels with --label-column "
-                             f"(columns: {', '.join(header)})")
+            raise SweepError(
+                f"{path}: say which column holds the labels with --label-column "
+                f"(columns: {', '.join(header)})"
+            )
         label_column = "label"
     if label_column not in header:
-        raise SweepError(f"{path}: no label column {label_column!r}; columns are: {', '.join(header)}")
+        raise SweepError(
+            f"{path}: no label column {label_column!r}; columns are: {', '.join(header)}"
+        )
     j = header.index(label_column)
     features = [c for i, c in enumerate(header) if i != j]
     if not features:
@@ -190,15 +213,19 @@ def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndar
     y = []
     for r, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
-            raise SweepError(f"{path}: line {r} has {len(row)} fields, the header has {len(header)}")
+            raise SweepError(
+                f"{path}: line {r} has {len(row)} fields, the header has {len(header)}"
+            )
         y.append(row[j].strip())
         vals = [v for i, v in enumerate(row) if i != j]
         try:
             X[r - 2] = [float(v) for v in vals]
         except ValueError:
             bad = next(v for v in vals if not _is_float(v))
-            raise SweepError(f"{path}: line {r} has a non-numeric feature value {bad!r}; "
-                             "feature columns must be numbers") from None
+            raise SweepError(
+                f"{path}: line {r} has a non-numeric feature value {bad!r}; "
+                "feature columns must be numbers"
+            ) from None
     return X, np.asarray(y)
 
 
@@ -220,7 +247,9 @@ def _load_image_folder(path: Path, image_size: int) -> tuple[np.ndarray, np.ndar
     for c in classes:
         files += [(f, c.name) for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
-        raise SweepError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders")
+        raise SweepError(
+            f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class folders"
+        )
     images = []
     for f, _ in files:
         try:
@@ -256,9 +285,13 @@ def make_split(
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim < 2:
-        raise SweepError(f"X must have a sample axis and at least one feature axis, got shape {X.shape}")
+        raise SweepError(
+            f"X must have a sample axis and at least one feature axis, got shape {X.shape}"
+        )
     if len(X) != len(y):
-        raise SweepError(f"X has {len(X)} samples but y has {len(y)} labels; they must have the same length")
+        raise SweepError(
+            f"X has {len(X)} samples but y has {len(y)} labels; they must have the same length"
+        )
     if not np.all(np.isfinite(X)):
         raise SweepError("X holds NaN or infinite values; clean or impute them first")
     if labels_per_class is not None and labels_per_class < 1:
@@ -267,21 +300,25 @@ def make_split(
         raise SweepError(f"--imbalance must be a ratio >= 1 (1 = balanced), got {imbalance}")
     classes, y_int = np.unique(y, return_inverse=True)
     if len(classes) < 2:
-        raise SweepError(f"the labels hold {len(classes)} class(es); classification needs at least 2")
+        raise SweepError(
+            f"the labels hold {len(classes)} class(es); classification needs at least 2"
+        )
     gen = np.random.default_rng(seed)
     counts = np.bincount(y_int, minlength=len(classes))
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for c in range(len(classes)):
         idx = gen.permutation(np.flatnonzero(y_int == c))
         n = len(idx)
-        n_test = max(1, int(round(test_fraction * n)))
-        n_val = max(1, int(round(val_fraction * n)))
+        n_test = max(1, round(test_fraction * n))
+        n_val = max(1, round(val_fraction * n))
         if n - n_test - n_val < 1:
-            raise SweepError(f"class {str(classes[c])!r} has {n} example(s); the split needs at least 3 per class "
-                             "(train, validation, test)")
+            raise SweepError(
+                f"class {str(classes[c])!r} has {n} example(s); the split needs at least 3 per class "
+                "(train, validation, test)"
+            )
         parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["val"].append(idx[n_test : n_test + n_val])
+        parts["train"].append(idx[n_test + n_val :])
     train = parts["train"]
     if labels_per_class is not None:
         train = [t[:labels_per_class] for t in train]
@@ -290,16 +327,21 @@ def make_split(
         order = np.argsort(-counts, kind="stable")  # most frequent class keeps the most
         n_max = max(len(t) for t in train)
         for rank, c in enumerate(order):
-            keep = max(1, int(round(n_max * imbalance ** (-rank / (k - 1)))))
+            keep = max(1, round(n_max * imbalance ** (-rank / (k - 1))))
             train[c] = train[c][:keep]
     tr, va, te = (np.sort(np.concatenate(p)) for p in (train, parts["val"], parts["test"]))
     raw = X.astype(np.float32)
     Xn = _normalise(raw, raw[tr], kind)
     return Dataset(
-        name=name, kind=kind, classes=tuple(str(c) for c in classes),
-        X_train=Xn[tr], y_train=y_int[tr].astype(np.int64),
-        X_val=Xn[va], y_val=y_int[va].astype(np.int64),
-        X_test=Xn[te], y_test=y_int[te].astype(np.int64),
+        name=name,
+        kind=kind,
+        classes=tuple(str(c) for c in classes),
+        X_train=Xn[tr],
+        y_train=y_int[tr].astype(np.int64),
+        X_val=Xn[va],
+        y_val=y_int[va].astype(np.int64),
+        X_test=Xn[te],
+        y_test=y_int[te].astype(np.int64),
         raw_train=raw[tr],
     )
 

@@ -29,7 +29,7 @@ _RESERVED = {"num_classes", "label_format"}
 class Strategy:
     """One arm of the sweep: a transform class with fixed options (``cls is None`` = no mixing)."""
 
-    method: str                      # canonical lower-case name, "none" for no mixing
+    method: str  # canonical lower-case name, "none" for no mixing
     options: tuple[tuple[str, Any], ...] = ()
     alpha: float | None = None
     cls: Any = field(default=None, compare=False, repr=False)
@@ -39,7 +39,7 @@ class Strategy:
         """A readable unique name: ``mixup(alpha=0.4)``, ``cutmix(alpha=1.0, lam_mode='sample')``."""
         if self.method == NONE:
             return NONE
-        parts = ([f"alpha={self.alpha:g}"] if self.alpha is not None else [])
+        parts = [f"alpha={self.alpha:g}"] if self.alpha is not None else []
         parts += [f"{k}={v!r}" for k, v in self.options]
         return f"{self.method}({', '.join(parts)})" if parts else self.method
 
@@ -70,8 +70,10 @@ def available_methods() -> dict[str, Any]:
         if not (inspect.isclass(obj) and issubclass(obj, mixkit.Mixer) and obj is not mixkit.Mixer):
             continue
         params = inspect.signature(obj).parameters.values()
-        if any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-               for p in params):
+        if any(
+            p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            for p in params
+        ):
             continue  # needs other transforms (OneOf) or required arguments: not nameable alone
         found[name.lower()] = obj
     return found
@@ -109,23 +111,34 @@ def parse_alphas(text: str | list[float] | tuple[float, ...]) -> tuple[float, ..
     """``"0.1,0.2,0.4,1.0"`` -> ``(0.1, 0.2, 0.4, 1.0)``; each alpha a finite number > 0."""
     items = split_list(text) if isinstance(text, str) else list(text)
     if not items:
-        raise SweepError("--alphas is empty; give a comma list of positive numbers such as 0.1,0.2,0.4,1.0")
+        raise SweepError(
+            "--alphas is empty; give a comma list of positive numbers such as 0.1,0.2,0.4,1.0"
+        )
     alphas = []
     for item in items:
         try:
             a = float(item)
         except (TypeError, ValueError):
-            raise SweepError(f"--alphas must be a comma list of positive numbers, got {item!r} in it") from None
+            raise SweepError(
+                f"--alphas must be a comma list of positive numbers, got {item!r} in it"
+            ) from None
         if not (a > 0 and a < float("inf")):
-            raise SweepError(f"--alphas must be positive finite numbers (Beta(alpha, alpha)), got {item!r}")
+            raise SweepError(
+                f"--alphas must be positive finite numbers (Beta(alpha, alpha)), got {item!r}"
+            )
         if a not in alphas:
             alphas.append(a)
     return tuple(alphas)
 
 
-def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, num_classes: int = 2,
-                       axes: tuple[int, ...] | None = None,
-                       probe: tuple[Any, Any] | None = None) -> list[Strategy]:
+def resolve_strategies(
+    methods: str | list[str],
+    alphas: tuple[float, ...],
+    *,
+    num_classes: int = 2,
+    axes: tuple[int, ...] | None = None,
+    probe: tuple[Any, Any] | None = None,
+) -> list[Strategy]:
     """Turn ``--methods`` into strategies, checking each by building it once (bad options fail here)
     and, given a ``probe`` batch ``(x, y)``, by mixing it once (methods that cannot mix such data fail
     here, e.g. one that needs segmentation masks)."""
@@ -155,7 +168,7 @@ def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, n
             if probe is not None and s.cls is not None:
                 try:
                     s.build(num_classes, axes)(probe[0], probe[1], rng=0)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise SweepError(f"method {s.label} cannot mix this data: {msg}") from None
             if s not in out:
@@ -163,9 +176,13 @@ def resolve_strategies(methods: str | list[str], alphas: tuple[float, ...], *, n
     return out
 
 
-def _expand(spec: str, key: str, cls: Any, opts: list[str], alphas: tuple[float, ...]) -> list[Strategy]:
+def _expand(
+    spec: str, key: str, cls: Any, opts: list[str], alphas: tuple[float, ...]
+) -> list[Strategy]:
     params = inspect.signature(cls).parameters
-    allowed = [p for p in params if p not in _RESERVED and params[p].kind != inspect.Parameter.VAR_KEYWORD]
+    allowed = [
+        p for p in params if p not in _RESERVED and params[p].kind != inspect.Parameter.VAR_KEYWORD
+    ]
     open_ended = _takes_kwargs(cls)  # **options: the constructor itself rejects unknown names
     options: dict[str, Any] = {}
     for opt in opts:
@@ -174,7 +191,9 @@ def _expand(spec: str, key: str, cls: Any, opts: list[str], alphas: tuple[float,
         if not eq or not k:
             raise SweepError(f"method {spec!r}: options are written key=value, got {opt!r}")
         if k not in allowed and not (open_ended and k not in _RESERVED):
-            raise SweepError(f"method {spec!r}: unknown option {k!r}; {cls.__name__} takes: {', '.join(allowed)}")
+            raise SweepError(
+                f"method {spec!r}: unknown option {k!r}; {cls.__name__} takes: {', '.join(allowed)}"
+            )
         options[k] = _parse_value(v.strip())
     alpha = options.pop("alpha", None)
     frozen = tuple(sorted(options.items()))
@@ -182,7 +201,9 @@ def _expand(spec: str, key: str, cls: Any, opts: list[str], alphas: tuple[float,
         try:
             alpha = float(alpha)
         except (TypeError, ValueError):
-            raise SweepError(f"method {spec!r}: alpha must be a positive number, got {alpha!r}") from None
+            raise SweepError(
+                f"method {spec!r}: alpha must be a positive number, got {alpha!r}"
+            ) from None
         return [Strategy(key, frozen, alpha, cls)]
     if "alpha" in params:
         return [Strategy(key, frozen, a, cls) for a in alphas]

@@ -12,8 +12,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ECE_BINS", "classification_metrics", "fit_temperature", "interval", "log_softmax",
-           "paired", "reliability_bins"]
+__all__ = [
+    "ECE_BINS",
+    "classification_metrics",
+    "fit_temperature",
+    "interval",
+    "log_softmax",
+    "paired",
+    "reliability_bins",
+]
 
 ECE_BINS = 15
 
@@ -25,7 +32,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def reliability_bins(probs: np.ndarray, y: np.ndarray, n_bins: int = ECE_BINS) -> dict[str, list[float]]:
+def reliability_bins(
+    probs: np.ndarray, y: np.ndarray, n_bins: int = ECE_BINS
+) -> dict[str, list[float]]:
     """Per equal-width bin of the top-class confidence: count, summed confidence and summed correctness.
 
     Sums (not means) so bins of several seeds can be added before dividing.
@@ -49,8 +58,9 @@ def ece_from_bins(bins: dict[str, list[float]]) -> float:
     return float(np.abs(np.asarray(bins["conf"]) - np.asarray(bins["correct"])).sum() / total)
 
 
-def classification_metrics(logits: np.ndarray, y: np.ndarray, num_classes: int,
-                           temperature: float = 1.0) -> dict[str, Any]:
+def classification_metrics(
+    logits: np.ndarray, y: np.ndarray, num_classes: int, temperature: float = 1.0
+) -> dict[str, Any]:
     """``acc``, ``bacc`` (mean recall over the classes present), ``nll``, ``ece`` and the bins."""
     logp = log_softmax(np.asarray(logits, dtype=np.float64) / temperature)
     probs = np.exp(logp)
@@ -76,8 +86,9 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     def nll(log_t: float) -> float:
         return float(-np.mean(log_softmax(z / math.exp(log_t))[rows, y]))
 
-    res = minimize_scalar(nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded",
-                          options={"xatol": 1e-4})
+    res = minimize_scalar(
+        nll, bounds=(math.log(0.05), math.log(20.0)), method="bounded", options={"xatol": 1e-4}
+    )
     return float(math.exp(res.x))
 
 
@@ -107,8 +118,15 @@ def paired(values: Any, baseline: Any) -> dict[str, float]:
     if d.size >= 2 and np.any(d != d[0]):
         p = float(stats.ttest_1samp(d, 0.0).pvalue)
     elif d.size >= 2:  # every seed moved by exactly the same amount: no t-test; exact sign test
-        p = 1.0 if d[0] == 0 else min(1.0, 2.0 * 0.5 ** d.size)
+        p = 1.0 if d[0] == 0 else min(1.0, 2.0 * 0.5**d.size)
     else:
         p = float("nan")
-    return {"mean": mean, "low": low, "high": high, "p": p, "n": int(d.size),
-            "wins": int(np.sum(d > 0)), "losses": int(np.sum(d < 0))}
+    return {
+        "mean": mean,
+        "low": low,
+        "high": high,
+        "p": p,
+        "n": int(d.size),
+        "wins": int(np.sum(d > 0)),
+        "losses": int(np.sum(d < 0)),
+    }

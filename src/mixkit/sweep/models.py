@@ -24,11 +24,19 @@ def small_cnn(input_shape: tuple[int, ...], num_classes: int) -> Any:
 
     c = input_shape[0]
     return nn.Sequential(
-        nn.Conv2d(c, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Conv2d(c, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, num_classes),
     )
 
 
@@ -38,10 +46,18 @@ def small_cnn1d(input_shape: tuple[int, ...], num_classes: int) -> Any:
 
     c = input_shape[0]
     return nn.Sequential(
-        nn.Conv1d(c, 32, 7, padding=3), nn.BatchNorm1d(32), nn.ReLU(),
-        nn.Conv1d(32, 64, 5, padding=2), nn.BatchNorm1d(64), nn.ReLU(),
-        nn.Conv1d(64, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(),
-        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(64, num_classes),
+        nn.Conv1d(c, 32, 7, padding=3),
+        nn.BatchNorm1d(32),
+        nn.ReLU(),
+        nn.Conv1d(32, 64, 5, padding=2),
+        nn.BatchNorm1d(64),
+        nn.ReLU(),
+        nn.Conv1d(64, 64, 3, padding=1),
+        nn.BatchNorm1d(64),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool1d(1),
+        nn.Flatten(),
+        nn.Linear(64, num_classes),
     )
 
 
@@ -53,7 +69,11 @@ def small_mlp(input_shape: tuple[int, ...], num_classes: int) -> Any:
     for s in input_shape:
         d *= int(s)
     return nn.Sequential(
-        nn.Flatten(), nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(d, 128),
+        nn.ReLU(),
+        nn.Linear(128, 128),
+        nn.ReLU(),
         nn.Linear(128, num_classes),
     )
 
@@ -69,13 +89,16 @@ def resolve_factory(spec: str | None, kind: str) -> tuple[str, Callable[..., Any
     if spec in _BUILTIN:
         return spec, _BUILTIN[spec]
     if ":" not in spec:
-        raise SweepError(f"--model must be auto, {', '.join(_BUILTIN)} or 'module:function', got {spec!r}")
+        raise SweepError(
+            f"--model must be auto, {', '.join(_BUILTIN)} or 'module:function', got {spec!r}"
+        )
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise SweepError(f"cannot import the model factory module {module_name!r} "
-                         f"({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001
+        raise SweepError(
+            f"cannot import the model factory module {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise SweepError(f"module {module_name!r} has no callable {attr!r} to build a model")
@@ -88,11 +111,15 @@ def build_model(factory: Callable[..., Any], input_shape: tuple[int, ...], num_c
 
     model = factory(tuple(input_shape), int(num_classes))
     if not isinstance(model, nn.Module):
-        raise SweepError(f"the model factory returned {type(model).__name__}, expected a torch.nn.Module")
+        raise SweepError(
+            f"the model factory returned {type(model).__name__}, expected a torch.nn.Module"
+        )
     return model
 
 
-def check_factory(factory: Callable[..., Any], input_shape: tuple[int, ...], num_classes: int) -> None:
+def check_factory(
+    factory: Callable[..., Any], input_shape: tuple[int, ...], num_classes: int
+) -> None:
     """Build once and run a batch of 2 through it, so a broken factory fails before any trial."""
     import torch
 
@@ -103,9 +130,13 @@ def check_factory(factory: Callable[..., Any], input_shape: tuple[int, ...], num
             out = model(torch.zeros((2, *input_shape)))
     except SweepError:
         raise
-    except Exception as exc:
-        raise SweepError(f"the model factory failed on input shape {tuple(input_shape)} "
-                         f"({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001
+        raise SweepError(
+            f"the model factory failed on input shape {tuple(input_shape)} "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     if tuple(out.shape) != (2, num_classes):
-        raise SweepError(f"the model maps a batch (2, *{tuple(input_shape)}) to shape {tuple(out.shape)}, "
-                         f"expected logits (2, {num_classes})")
+        raise SweepError(
+            f"the model maps a batch (2, *{tuple(input_shape)}) to shape {tuple(out.shape)}, "
+            f"expected logits (2, {num_classes})"
+        )

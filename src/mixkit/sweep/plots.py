@@ -16,8 +16,12 @@ from .train import cut_axes
 
 __all__ = ["plot_metrics_vs_alpha", "plot_mixed_samples", "plot_reliability"]
 
-PANELS = (("test_acc", "test accuracy", 100.0), ("test_nll", "test NLL", 1.0),
-          ("test_ece", "test ECE (15 bins)", 1.0), ("test_ts_ece", "test ECE after temperature scaling", 1.0))
+PANELS = (
+    ("test_acc", "test accuracy", 100.0),
+    ("test_nll", "test NLL", 1.0),
+    ("test_ece", "test ECE (15 bins)", 1.0),
+    ("test_ts_ece", "test ECE after temperature scaling", 1.0),
+)
 
 
 def _plt() -> Any:
@@ -42,27 +46,46 @@ def plot_metrics_vs_alpha(rows: list[dict[str, Any]], path: Path, title: str) ->
         if r["alpha"] is None:
             flat.append(r)
         else:
-            fam = r["method"] + ("" if not r["options"] else
-                                 "(" + ", ".join(f"{k}={v!r}" for k, v in r["options"].items()) + ")")
+            fam = r["method"] + (
+                ""
+                if not r["options"]
+                else "(" + ", ".join(f"{k}={v!r}" for k, v in r["options"].items()) + ")"
+            )
             families.setdefault(fam, []).append(r)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (metric, label, scale) in zip(axes, PANELS):
         for j, r in enumerate(flat):
             m, lo, hi = (v * scale for v in r[metric])
             style = {"color": "black" if r["strategy"] == NONE else colors[(j + 5) % len(colors)]}
-            ax.axhline(m, ls="--", lw=1.2, label=r["strategy"] if r["strategy"] != NONE else "none (no mixing)",
-                       **style)
+            ax.axhline(
+                m,
+                ls="--",
+                lw=1.2,
+                label=r["strategy"] if r["strategy"] != NONE else "none (no mixing)",
+                **style,
+            )
             if not math.isnan(lo):
                 ax.axhspan(lo, hi, alpha=0.12, **style)
         for j, (fam, rs) in enumerate(families.items()):
             rs = sorted(rs, key=lambda r: r["alpha"])
-            x = np.array([r["alpha"] for r in rs]) * (1.0 + 0.04 * j)  # small offset: no hidden bars
+            x = np.array([r["alpha"] for r in rs]) * (
+                1.0 + 0.04 * j
+            )  # small offset: no hidden bars
             m = np.array([r[metric][0] for r in rs]) * scale
             lo = np.array([r[metric][1] for r in rs]) * scale
             hi = np.array([r[metric][2] for r in rs]) * scale
             err = np.vstack([m - lo, hi - m])
             err = np.where(np.isnan(err), 0.0, err)
-            ax.errorbar(x, m, yerr=err, marker="o", capsize=3, lw=1.5, color=colors[j % len(colors)], label=fam)
+            ax.errorbar(
+                x,
+                m,
+                yerr=err,
+                marker="o",
+                capsize=3,
+                lw=1.5,
+                color=colors[j % len(colors)],
+                label=fam,
+            )
         ax.set_xscale("log")
         ax.set_xlim(lo_x, hi_x)
         ax.set_xticks(alphas)
@@ -96,7 +119,9 @@ def plot_reliability(trials: list[dict[str, Any]], best: str, path: Path, title:
     edges = np.linspace(0, 1, ECE_BINS + 1)
     width = 1.0 / ECE_BINS
     colors = {NONE: "tab:gray", best: "tab:blue"}
-    for ax, field, sub in zip(axes, ("test_bins", "test_ts_bins"), ("before", "after temperature scaling")):
+    for ax, field, sub in zip(
+        axes, ("test_bins", "test_ts_bins"), ("before", "after temperature scaling")
+    ):
         ax.plot([0, 1], [0, 1], color="black", lw=1, ls=":", label="perfect calibration")
         for j, name in enumerate(names):
             b = _sum_bins([t for t in trials if t["strategy"] == name], field)
@@ -104,8 +129,14 @@ def plot_reliability(trials: list[dict[str, Any]], best: str, path: Path, title:
             ok = count > 0
             acc = np.divide(b["correct"], count, out=np.zeros(ECE_BINS), where=ok)
             shift = (j - (len(names) - 1) / 2) * width * 0.42
-            ax.bar(edges[:-1][ok] + width / 2 + shift, acc[ok], width=width * 0.42, color=colors[name],
-                   alpha=0.85, label=f"{name}: pooled ECE {ece_from_bins(b):.3f}")
+            ax.bar(
+                edges[:-1][ok] + width / 2 + shift,
+                acc[ok],
+                width=width * 0.42,
+                color=colors[name],
+                alpha=0.85,
+                label=f"{name}: pooled ECE {ece_from_bins(b):.3f}",
+            )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence (top-class probability)")
@@ -125,8 +156,9 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
-def plot_mixed_samples(ds: Dataset, strategies: Sequence[Strategy], path: Path, *, n: int = 8,
-                       seed: int = 0) -> Path | None:
+def plot_mixed_samples(
+    ds: Dataset, strategies: Sequence[Strategy], path: Path, *, n: int = 8, seed: int = 0
+) -> Path | None:
     """Training samples mixed by each strategy, each captioned with its soft label (None for tabular)."""
     mixing = [s for s in strategies if s.method != NONE][:6]
     if ds.kind == "tabular" or not mixing:
@@ -137,8 +169,16 @@ def plot_mixed_samples(ds: Dataset, strategies: Sequence[Strategy], path: Path, 
     if ds.kind == "image":
         from mixkit.preview import preview_grid
 
-        return preview_grid(_to_unit(ds.raw_train), ds.y_train, methods, path, n=n, rng=seed,
-                            class_names=names, title=f"{ds.name}: mixed training samples and their soft labels")
+        return preview_grid(
+            _to_unit(ds.raw_train),
+            ds.y_train,
+            methods,
+            path,
+            n=n,
+            rng=seed,
+            class_names=names,
+            title=f"{ds.name}: mixed training samples and their soft labels",
+        )
     from mixkit.preview import label_caption
 
     plt = _plt()
@@ -149,7 +189,9 @@ def plot_mixed_samples(ds: Dataset, strategies: Sequence[Strategy], path: Path, 
     for label, t in methods.items():
         xm, ym = t(x, y, rng=gen)
         rows.append((label, xm, [label_caption(r, names=names) for r in ym]))
-    fig, axes = plt.subplots(len(rows), n, figsize=(2.1 * n, 1.7 * len(rows)), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        len(rows), n, figsize=(2.1 * n, 1.7 * len(rows)), squeeze=False, sharey=True
+    )
     for r, (label, batch, captions) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]

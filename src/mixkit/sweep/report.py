@@ -20,12 +20,29 @@ from .train import effective_batch_size
 
 __all__ = ["collect", "table_rows", "write_report"]
 
-SCALAR = ("val_acc", "val_bacc", "val_nll", "val_ece", "test_acc", "test_bacc", "test_nll", "test_ece",
-          "test_ts_acc", "test_ts_nll", "test_ts_ece", "val_ts_nll", "val_ts_ece", "temperature", "seconds",
-          "cpu_seconds")
+SCALAR = (
+    "val_acc",
+    "val_bacc",
+    "val_nll",
+    "val_ece",
+    "test_acc",
+    "test_bacc",
+    "test_nll",
+    "test_ece",
+    "test_ts_acc",
+    "test_ts_nll",
+    "test_ts_ece",
+    "val_ts_nll",
+    "val_ts_ece",
+    "temperature",
+    "seconds",
+    "cpu_seconds",
+)
 
 
-def collect(store: TrialStore, strategies: Sequence[Strategy], seeds: Sequence[int]) -> list[dict[str, Any]]:
+def collect(
+    store: TrialStore, strategies: Sequence[Strategy], seeds: Sequence[int]
+) -> list[dict[str, Any]]:
     """The finished trials of this grid, one per (strategy, seed), in grid order."""
     done = store.completed()
     out = []
@@ -35,10 +52,20 @@ def collect(store: TrialStore, strategies: Sequence[Strategy], seeds: Sequence[i
             if t is None:
                 continue
             res = t.user_attrs.get("result", {})
-            row = {"number": t.number, "key": t.user_attrs["key"], "strategy": s.label, "method": s.method,
-                   "alpha": s.alpha, "options": repr(dict(s.options)), "seed": seed, "state": t.state.name,
-                   "finished": t.datetime_complete.isoformat(timespec="seconds") if t.datetime_complete else "",
-                   "host": t.user_attrs.get("host", "")}
+            row = {
+                "number": t.number,
+                "key": t.user_attrs["key"],
+                "strategy": s.label,
+                "method": s.method,
+                "alpha": s.alpha,
+                "options": repr(dict(s.options)),
+                "seed": seed,
+                "state": t.state.name,
+                "finished": t.datetime_complete.isoformat(timespec="seconds")
+                if t.datetime_complete
+                else "",
+                "host": t.user_attrs.get("host", ""),
+            }
             row.update({k: res.get(k) for k in SCALAR})
             row["test_bins"] = res.get("test_bins")
             row["test_ts_bins"] = res.get("test_ts_bins")
@@ -63,8 +90,19 @@ def _diff(row: dict[str, Any], metric: str, scale: float = 1.0, digits: int = 3)
     return text
 
 
-HEADER = ("strategy", "seeds", "val acc %", "test acc % [95% CI]", "Δ acc vs none (pts)", "p (acc)",
-          "balanced acc %", "NLL", "Δ NLL", "ECE", "ECE after TS")
+HEADER = (
+    "strategy",
+    "seeds",
+    "val acc %",
+    "test acc % [95% CI]",
+    "Δ acc vs none (pts)",
+    "p (acc)",
+    "balanced acc %",
+    "NLL",
+    "Δ NLL",
+    "ECE",
+    "ECE after TS",
+)
 
 
 TERMINAL_DROP = ("balanced acc %", "Δ NLL")  # in report.md and report.html only
@@ -75,19 +113,21 @@ def table_rows(rows: list[dict[str, Any]], selected: str | None) -> list[tuple[s
     out = []
     for r in rows:
         d = r.get("diff_test_acc")
-        out.append((
-            r["strategy"] + (" ★" if r["strategy"] == selected else ""),
-            str(r["n"]),
-            f"{100 * r['val_acc'][0]:.2f}",
-            _ci(r["test_acc"], 100, 2),
-            _diff(r, "test_acc", 100, 2),
-            "—" if d is None or math.isnan(d["p"]) else f"{d['p']:.3g}",
-            _ci(r["test_bacc"], 100, 2),
-            _ci(r["test_nll"]),
-            _diff(r, "test_nll"),
-            _ci(r["test_ece"]),
-            _ci(r["test_ts_ece"]),
-        ))
+        out.append(
+            (
+                r["strategy"] + (" ★" if r["strategy"] == selected else ""),
+                str(r["n"]),
+                f"{100 * r['val_acc'][0]:.2f}",
+                _ci(r["test_acc"], 100, 2),
+                _diff(r, "test_acc", 100, 2),
+                "—" if d is None or math.isnan(d["p"]) else f"{d['p']:.3g}",
+                _ci(r["test_bacc"], 100, 2),
+                _ci(r["test_nll"]),
+                _diff(r, "test_nll"),
+                _ci(r["test_ece"]),
+                _ci(r["test_ts_ece"]),
+            )
+        )
     return out
 
 
@@ -99,7 +139,9 @@ def _markdown_table(cells: list[tuple[str, ...]]) -> str:
 
 def _html_table(cells: list[tuple[str, ...]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -114,9 +156,18 @@ def _write_trials(trials: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     return jpath, cpath
 
 
-def write_report(trials: list[dict[str, Any]], strategies: Sequence[Strategy], seeds: Sequence[int],
-                 ds: Dataset, config: dict[str, Any], out: Path, store: TrialStore, *,
-                 console: Any = None, show: bool = True) -> Any:
+def write_report(
+    trials: list[dict[str, Any]],
+    strategies: Sequence[Strategy],
+    seeds: Sequence[int],
+    ds: Dataset,
+    config: dict[str, Any],
+    out: Path,
+    store: TrialStore,
+    *,
+    console: Any = None,
+    show: bool = True,
+) -> Any:
     """Write every report file into ``out`` and return the :class:`~mixkit.sweep.SweepResult`."""
     from .plots import plot_metrics_vs_alpha, plot_mixed_samples, plot_reliability
     from .run import SweepResult
@@ -131,12 +182,18 @@ def write_report(trials: list[dict[str, Any]], strategies: Sequence[Strategy], s
     images: list[tuple[str, Path]] = []
     if rows:
         title = f"{ds.name}, {config['model']}, {config['epochs']} epochs"
-        files["metrics_vs_alpha.png"] = plot_metrics_vs_alpha(rows, out / "metrics_vs_alpha.png", title)
+        files["metrics_vs_alpha.png"] = plot_metrics_vs_alpha(
+            rows, out / "metrics_vs_alpha.png", title
+        )
         images.append(("Test metrics against alpha", files["metrics_vs_alpha.png"]))
         mixing = [r for r in rows if r["strategy"] != NONE]
         best_mix = select(mixing)["strategy"] if mixing else NONE
-        files["reliability.png"] = plot_reliability(trials, best_mix, out / "reliability.png",
-                                                    f"Reliability: {best_mix} (best mixing on validation) vs none")
+        files["reliability.png"] = plot_reliability(
+            trials,
+            best_mix,
+            out / "reliability.png",
+            f"Reliability: {best_mix} (best mixing on validation) vs none",
+        )
         images.append(("Reliability diagrams", files["reliability.png"]))
     grid = plot_mixed_samples(ds, strategies, out / "mixed_samples.png")
     if grid is not None:
@@ -146,33 +203,60 @@ def write_report(trials: list[dict[str, Any]], strategies: Sequence[Strategy], s
     lpc = config["labels_per_class"]
     intro = [
         f"Data: {ds.describe()}.",
-        f"Split: fixed, stratified (seed {config['split_seed']}); labelled examples per class: "
-        f"{'all' if lpc is None else lpc}; imbalance ratio {config['imbalance']:g}.",
-        f"Model: {config['model']}; {config['epochs']} epochs, batch "
-        f"{effective_batch_size(config['batch_size'], len(ds.y_train))}, AdamW lr "
-        f"{config['lr']:g}, cosine decay; the same schedule for every strategy. Seeds (paired across "
-        f"strategies: same initial weights and batch order): {', '.join(map(str, seeds))}.",
-        "Selection uses the validation split only; the test split is used once, for this table. "
-        "Intervals: 95% t-intervals over seeds (kept inside each metric's range); Δ: paired difference against no mixing on the same "
-        "seeds, p from a paired t-test. ECE: 15 equal-width bins; TS: temperature scaling fitted on "
-        "validation. ★ = selected.",
+        (
+            f"Split: fixed, stratified (seed {config['split_seed']}); labelled examples per class: "
+            f"{'all' if lpc is None else lpc}; imbalance ratio {config['imbalance']:g}."
+        ),
+        (
+            f"Model: {config['model']}; {config['epochs']} epochs, batch "
+            f"{effective_batch_size(config['batch_size'], len(ds.y_train))}, AdamW lr "
+            f"{config['lr']:g}, cosine decay; the same schedule for every strategy. Seeds (paired across "
+            f"strategies: same initial weights and batch order): {', '.join(map(str, seeds))}."
+        ),
+        (
+            "Selection uses the validation split only; the test split is used once, for this table. "
+            "Intervals: 95% t-intervals over seeds (kept inside each metric's range); Δ: paired "
+            "difference against no mixing on the same seeds, p from a paired t-test. ECE: 15 equal-width bins; TS: temperature scaling fitted on "
+            "validation. ★ = selected."
+        ),
     ]
     missing = len(strategies) * len(seeds) - len(trials)
     if missing:
-        intro.append(f"**Incomplete:** {missing} of {len(strategies) * len(seeds)} trials are not in the "
-                     "store yet; run the same command again to finish them.")
-    md = ["# mixkit sweep report", "", *[f"- {line}" for line in intro], "",
-          "## Verdict", "", statement, "", "## Results (test split)", "", _markdown_table(cells), ""]
+        intro.append(
+            f"**Incomplete:** {missing} of {len(strategies) * len(seeds)} trials are not in the "
+            "store yet; run the same command again to finish them."
+        )
+    md = [
+        "# mixkit sweep report",
+        "",
+        *[f"- {line}" for line in intro],
+        "",
+        "## Verdict",
+        "",
+        statement,
+        "",
+        "## Results (test split)",
+        "",
+        _markdown_table(cells),
+        "",
+    ]
     for caption, p in images:
         md += [f"## {caption}", "", f"![{caption}]({p.name})", ""]
-    md += ["## Files", "", "- `trials.json`, `trials.csv`: every finished trial (all metrics).",
-           f"- Store: `{store.url}`, study `{store.study_name}`.", ""]
+    md += [
+        "## Files",
+        "",
+        "- `trials.json`, `trials.csv`: every finished trial (all metrics).",
+        f"- Store: `{store.url}`, study `{store.study_name}`.",
+        "",
+    ]
     files["report.md"] = out / "report.md"
     files["report.md"].write_text("\n".join(md))
 
     figs = "".join(
         f"<h2>{html.escape(c)}</h2><img alt='{html.escape(c)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'>" for c, p in images)
+        f"{base64.b64encode(p.read_bytes()).decode()}'>"
+        for c, p in images
+    )
     items = "".join(f"<li>{html.escape(line.replace('**', ''))}</li>" for line in intro)
     files["report.html"] = out / "report.html"
     files["report.html"].write_text(
@@ -182,7 +266,8 @@ def write_report(trials: list[dict[str, Any]], strategies: Sequence[Strategy], s
         "th{background:#f3f3f3}img{max-width:100%}</style></head><body><h1>mixkit sweep report</h1>"
         f"<ul>{items}</ul><h2>Verdict</h2><p>{html.escape(statement)}</p><h2>Results (test split)</h2>"
         f"{_html_table(cells)}{figs}<p>Store: {html.escape(store.url)}, study "
-        f"{html.escape(store.study_name)}</p></body></html>")
+        f"{html.escape(store.study_name)}</p></body></html>"
+    )
     if show and console is not None:
         from rich.table import Table
 
@@ -195,5 +280,14 @@ def write_report(trials: list[dict[str, Any]], strategies: Sequence[Strategy], s
         console.print(table)
         console.print(statement)
         console.print(f"report: {files['report.md']} and {files['report.html']}")
-    return SweepResult(study_name=store.study_name, storage=store.url, out=out, dataset=ds.name,
-                       trials=trials, summary=rows, selected=selected, statement=statement, files=files)
+    return SweepResult(
+        study_name=store.study_name,
+        storage=store.url,
+        out=out,
+        dataset=ds.name,
+        trials=trials,
+        summary=rows,
+        selected=selected,
+        statement=statement,
+        files=files,
+    )

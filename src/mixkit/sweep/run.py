@@ -63,13 +63,17 @@ def _parse_seeds(seeds: Any) -> tuple[int, ...]:
             else:
                 out = tuple(range(int(text)))
         except ValueError:
-            raise SweepError(f"--seeds must be a count (5) or a comma list of ints (0,1,2), got {seeds!r}") from None
+            raise SweepError(
+                f"--seeds must be a count (5) or a comma list of ints (0,1,2), got {seeds!r}"
+            ) from None
     elif isinstance(seeds, int) and not isinstance(seeds, bool):
         out = tuple(range(seeds))
     else:
         out = tuple(int(s) for s in seeds)
     if not out or any(s < 0 for s in out) or len(set(out)) != len(out):
-        raise SweepError(f"--seeds must give at least one distinct non-negative seed, got {seeds!r}")
+        raise SweepError(
+            f"--seeds must give at least one distinct non-negative seed, got {seeds!r}"
+        )
     return out
 
 
@@ -86,17 +90,26 @@ def _run_one(job: _Job, factory: Any, index: int, seed: int) -> tuple[str, str, 
     """Claim and run one trial; returns (status, key, seconds) with status done/skipped/failed."""
     strategy = job.strategies[index]
     key = _key(strategy, seed)
-    trial = job.store.claim(key, {"strategy": strategy.label, "method": strategy.method,
-                                  "alpha": strategy.alpha, "options": repr(dict(strategy.options)),
-                                  "seed": seed})
+    trial = job.store.claim(
+        key,
+        {
+            "strategy": strategy.label,
+            "method": strategy.method,
+            "alpha": strategy.alpha,
+            "options": repr(dict(strategy.options)),
+            "seed": seed,
+        },
+    )
     if trial is None:
         return "skipped", key, 0.0
     try:
-        result = run_trial(job.ds, strategy, seed, job.cfg, factory, alive=job.store.heartbeat(trial))
+        result = run_trial(
+            job.ds, strategy, seed, job.cfg, factory, alive=job.store.heartbeat(trial)
+        )
     except KeyboardInterrupt:
         job.store.fail(trial, "interrupted")
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         job.store.fail(trial, f"{type(exc).__name__}: {exc}")
         return "failed", f"{key}: {type(exc).__name__}: {exc}", 0.0
     job.store.finish(trial, result)
@@ -121,7 +134,7 @@ def _worker(job: _Job, todo: Any, done: Any) -> None:
                 done.put(_run_one(job, factory, *item))
             except KeyboardInterrupt:
                 raise
-            except Exception as exc:  # store errors: report and stop this worker
+            except Exception as exc:  # store errors: report and stop this worker  # noqa: BLE001
                 done.put(("failed", f"{type(exc).__name__}: {exc}", 0.0))
                 traceback.print_exc()
                 break
@@ -167,12 +180,26 @@ def sweep(
     seed_list = _parse_seeds(seeds)
     if labels_per_class == 0:
         labels_per_class = None
-    X, y, found_kind, name = load_data(data, label_column=label_column, kind=kind, image_size=image_size)
-    ds = make_split(X, y, found_kind, name=name, labels_per_class=labels_per_class,
-                    imbalance=float(imbalance), seed=split_seed)
+    X, y, found_kind, name = load_data(
+        data, label_column=label_column, kind=kind, image_size=image_size
+    )
+    ds = make_split(
+        X,
+        y,
+        found_kind,
+        name=name,
+        labels_per_class=labels_per_class,
+        imbalance=float(imbalance),
+        seed=split_seed,
+    )
     k = min(4, len(ds.y_train))
-    strategies = resolve_strategies(methods, alpha_list, num_classes=ds.num_classes,
-                                    axes=cut_axes(ds.kind), probe=(ds.X_train[:k], ds.y_train[:k]))
+    strategies = resolve_strategies(
+        methods,
+        alpha_list,
+        num_classes=ds.num_classes,
+        axes=cut_axes(ds.kind),
+        probe=(ds.X_train[:k], ds.y_train[:k]),
+    )
     model_name, factory = resolve_factory(model, ds.kind)
     check_factory(factory, ds.input_shape, ds.num_classes)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=float(lr))
@@ -182,10 +209,20 @@ def sweep(
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'sweep.db').resolve()}"
     config = {
-        "data": name, "source": str(data), "kind": ds.kind, "classes": list(ds.classes),
-        "n_train": len(ds.y_train), "n_val": len(ds.y_val), "n_test": len(ds.y_test),
-        "labels_per_class": labels_per_class, "imbalance": float(imbalance), "split_seed": split_seed,
-        "model": model_name, "epochs": epochs, "batch_size": batch_size, "lr": float(lr),
+        "data": name,
+        "source": str(data),
+        "kind": ds.kind,
+        "classes": list(ds.classes),
+        "n_train": len(ds.y_train),
+        "n_val": len(ds.y_val),
+        "n_test": len(ds.y_test),
+        "labels_per_class": labels_per_class,
+        "imbalance": float(imbalance),
+        "split_seed": split_seed,
+        "model": model_name,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": float(lr),
         "weight_decay": cfg.weight_decay,
     }
     store = TrialStore(url, study_name_for(config), config)
@@ -204,8 +241,10 @@ def sweep(
             console = Console(stderr=True, width=150)
     if progress:
         console.print(f"[bold]mixkit sweep[/]: {ds.describe()}")
-        console.print(f"{len(strategies)} strategies x {len(seed_list)} seeds = {len(grid)} trials; "
-                      f"{skipped} already stored, {len(todo)} to run with {jobs} process(es); store: {url}")
+        console.print(
+            f"{len(strategies)} strategies x {len(seed_list)} seeds = {len(grid)} trials; "
+            f"{skipped} already stored, {len(todo)} to run with {jobs} process(es); store: {url}"
+        )
     try:
         for status, key, _ in _execute(job, factory, todo, jobs, console, progress):
             if status == "done":
@@ -221,23 +260,44 @@ def sweep(
     from .report import collect, write_report
 
     trials = collect(store, strategies, seed_list)
-    result = write_report(trials, strategies, seed_list, ds, config, out, store, console=console,
-                          show=progress)
-    result.ran, result.skipped, result.failed, result.interrupted = ran, skipped, failed, interrupted
+    result = write_report(
+        trials, strategies, seed_list, ds, config, out, store, console=console, show=progress
+    )
+    result.ran, result.skipped, result.failed, result.interrupted = (
+        ran,
+        skipped,
+        failed,
+        interrupted,
+    )
     result.missing = len(grid) - sum(1 for t in trials if t["state"] == "COMPLETE")
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _execute(job: _Job, factory: Any, todo: list[tuple[int, int]], jobs: int, console: Any,
-             show: bool) -> Any:
+def _execute(
+    job: _Job, factory: Any, todo: list[tuple[int, int]], jobs: int, console: Any, show: bool
+) -> Any:
     """Yield ``(status, key, seconds)`` per trial, with a progress bar and ETA."""
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
-                   disable=not show, transient=False)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=False,
+    )
     with bar:
         task = bar.add_task("trials", total=len(todo))
         if jobs == 1 or len(todo) <= 1:
@@ -253,7 +313,9 @@ def _execute(job: _Job, factory: Any, todo: list[tuple[int, int]], jobs: int, co
         n = min(jobs, len(todo))
         for _ in range(n):
             todo_q.put(None)
-        procs = [ctx.Process(target=_worker, args=(job, todo_q, done_q), daemon=True) for _ in range(n)]
+        procs = [
+            ctx.Process(target=_worker, args=(job, todo_q, done_q), daemon=True) for _ in range(n)
+        ]
         for p in procs:
             p.start()
         got = 0

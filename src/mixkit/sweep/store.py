@@ -19,8 +19,8 @@ from .errors import SweepError
 
 __all__ = ["GRACE_S", "TrialStore", "study_name_for"]
 
-GRACE_S = 300.0   # a RUNNING trial on another host without a heartbeat for this long is stale
-BEAT_S = 5.0      # at most one heartbeat write per this many seconds
+GRACE_S = 300.0  # a RUNNING trial on another host without a heartbeat for this long is stale
+BEAT_S = 5.0  # at most one heartbeat write per this many seconds
 
 
 def study_name_for(config: dict[str, Any]) -> str:
@@ -69,9 +69,13 @@ class TrialStore:
             engine = {"connect_args": {"timeout": 120}}
         try:
             storage = optuna.storages.RDBStorage(self.url, engine_kwargs=engine)
-            study = optuna.create_study(storage=storage, study_name=self.study_name,
-                                        direction="maximize", load_if_exists=True)
-        except Exception as exc:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=self.study_name,
+                direction="maximize",
+                load_if_exists=True,
+            )
+        except Exception as exc:  # noqa: BLE001
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SweepError(f"cannot open the results store {self.url!r}: {msg}") from None
         if self.config is not None and "config" not in study.user_attrs:
@@ -79,7 +83,12 @@ class TrialStore:
         return study
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "study_name": self.study_name, "config": self.config, "_study": None}
+        return {
+            "url": self.url,
+            "study_name": self.study_name,
+            "config": self.config,
+            "_study": None,
+        }
 
     # -- reading -----------------------------------------------------------------------------------
     def completed(self) -> dict[str, Any]:
@@ -101,7 +110,9 @@ class TrialStore:
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             a = t.user_attrs
             started = t.datetime_start.timestamp() if t.datetime_start else 0.0
-            if "pid" not in a:  # being claimed this very moment (its attributes are not written yet)
+            if (
+                "pid" not in a
+            ):  # being claimed this very moment (its attributes are not written yet)
                 live = now - started < GRACE_S
             elif a.get("host") == host:
                 live = _pid_alive(int(a["pid"])) and int(a["pid"]) != os.getpid()
@@ -112,8 +123,10 @@ class TrialStore:
                     keys.add(a["key"])
             elif reap:
                 try:
-                    self.study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-                except Exception:  # another process finished or reaped it first
+                    self.study.tell(
+                        t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True
+                    )
+                except Exception:  # another process finished or reaped it first  # noqa: BLE001, S110
                     pass
         return keys
 
@@ -124,8 +137,13 @@ class TrialStore:
             return None
         trial = self.study.ask()
         # "pid" last: until it is written, other processes treat the claim as in progress
-        for k, v in {**attrs, "key": key, "host": socket.gethostname(), "alive": time.time(),
-                     "pid": os.getpid()}.items():
+        for k, v in {
+            **attrs,
+            "key": key,
+            "host": socket.gethostname(),
+            "alive": time.time(),
+            "pid": os.getpid(),
+        }.items():
             trial.set_user_attr(k, v)
         return trial
 
@@ -138,6 +156,7 @@ class TrialStore:
             if now - last[0] >= BEAT_S:
                 trial.set_user_attr("alive", now)
                 last[0] = now
+
         return beat
 
     def finish(self, trial: Any, result: dict[str, Any]) -> None:
@@ -150,5 +169,5 @@ class TrialStore:
         try:
             trial.set_user_attr("error", error[:500])
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110
             pass

@@ -36,8 +36,14 @@ def summarise(trials: list[dict[str, Any]], strategies: Sequence[Strategy]) -> l
         if not runs:
             continue
         seeds = sorted(runs)
-        row: dict[str, Any] = {"strategy": s.label, "method": s.method, "alpha": s.alpha,
-                               "options": dict(s.options), "n": len(seeds), "seeds": seeds}
+        row: dict[str, Any] = {
+            "strategy": s.label,
+            "method": s.method,
+            "alpha": s.alpha,
+            "options": dict(s.options),
+            "n": len(seeds),
+            "seeds": seeds,
+        }
         row["val_acc"] = interval([runs[k]["val_acc"] for k in seeds])
         row["val_nll"] = interval([runs[k]["val_nll"] for k in seeds])
         for m in METRICS:
@@ -45,7 +51,9 @@ def summarise(trials: list[dict[str, Any]], strategies: Sequence[Strategy]) -> l
         common = [k for k in seeds if k in base]
         if s.label != NONE and common:
             for m in METRICS:
-                row[f"diff_{m}"] = paired([runs[k][m] for k in common], [base[k][m] for k in common])
+                row[f"diff_{m}"] = paired(
+                    [runs[k][m] for k in common], [base[k][m] for k in common]
+                )
         rows.append(row)
     return rows
 
@@ -75,18 +83,30 @@ def verdict(rows: list[dict[str, Any]]) -> str:
         return "No trial has finished yet, so there is nothing to report."
     names = {r["strategy"] for r in rows}
     if chosen["strategy"] == NONE:
-        return ("Nothing beat the baseline: no mixing has the best validation accuracy, so no mixing "
-                "strategy is recommended for this data and model.")
-    head = (f"Selected on validation accuracy: {chosen['strategy']} "
-            f"(validation accuracy {100 * chosen['val_acc'][0]:.2f}%).")
+        return (
+            "Nothing beat the baseline: no mixing has the best validation accuracy, so no mixing "
+            "strategy is recommended for this data and model."
+        )
+    head = (
+        f"Selected on validation accuracy: {chosen['strategy']} "
+        f"(validation accuracy {100 * chosen['val_acc'][0]:.2f}%)."
+    )
     if NONE not in names or "diff_test_acc" not in chosen:
-        return head + " No-mixing trials on the same seeds are missing, so no paired test comparison is made."
+        return (
+            head
+            + " No-mixing trials on the same seeds are missing, so no paired test comparison is made."
+        )
     d = chosen["diff_test_acc"]
-    ci = (f"95% interval [{_pct(d['low'])}, {_pct(d['high'])}]" if not math.isnan(d["low"])
-          else "no interval with one seed")
-    body = (f" On the test split it changes accuracy by {_pct(d['mean'])} points against no mixing "
-            f"({ci}, paired t-test p = {d['p']:.3g}; better on {d['wins']} of {d['n']} seeds, "
-            f"worse on {d['losses']}).")
+    ci = (
+        f"95% interval [{_pct(d['low'])}, {_pct(d['high'])}]"
+        if not math.isnan(d["low"])
+        else "no interval with one seed"
+    )
+    body = (
+        f" On the test split it changes accuracy by {_pct(d['mean'])} points against no mixing "
+        f"({ci}, paired t-test p = {d['p']:.3g}; better on {d['wins']} of {d['n']} seeds, "
+        f"worse on {d['losses']})."
+    )
     if d["n"] < 2 or math.isnan(d["p"]):
         return head + body + " With fewer than 2 paired seeds no significance can be claimed."
     if d["p"] < ALPHA_SIG and d["low"] > 0:
@@ -94,6 +114,8 @@ def verdict(rows: list[dict[str, Any]]) -> str:
     elif d["p"] < ALPHA_SIG and d["high"] < 0:
         tail = " It is significantly WORSE than no mixing at the 5% level."
     else:
-        tail = (" The difference is not statistically significant at the 5% level: the test split "
-                "does not confirm a gain over no mixing.")
+        tail = (
+            " The difference is not statistically significant at the 5% level: the test split "
+            "does not confirm a gain over no mixing."
+        )
     return head + body + tail

@@ -50,12 +50,19 @@ def _predict(model: Any, X: np.ndarray) -> np.ndarray:
     out = []
     with torch.no_grad():
         for i in range(0, len(X), 512):
-            out.append(model(torch.from_numpy(X[i:i + 512])).double().numpy())
+            out.append(model(torch.from_numpy(X[i : i + 512])).double().numpy())
     return np.concatenate(out)
 
 
-def run_trial(ds: Dataset, strategy: Strategy, seed: int, cfg: TrainConfig,
-              factory: Callable[..., Any], *, alive: Callable[[], None] | None = None) -> dict[str, Any]:
+def run_trial(
+    ds: Dataset,
+    strategy: Strategy,
+    seed: int,
+    cfg: TrainConfig,
+    factory: Callable[..., Any],
+    *,
+    alive: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Train one model and return its validation and test metrics (plain JSON-able values).
 
     ``alive`` is called after every epoch (the store's heartbeat).
@@ -84,7 +91,7 @@ def run_trial(ds: Dataset, strategy: Strategy, seed: int, cfg: TrainConfig,
         model.train()
         perm = torch.from_numpy(order_gen.permutation(n))
         for s in range(steps_per_epoch):
-            idx = perm[s * bs:(s + 1) * bs]
+            idx = perm[s * bs : (s + 1) * bs]
             xb, yb = X[idx], y[idx]
             if transform is None:
                 targets = eye[yb]
@@ -104,8 +111,11 @@ def run_trial(ds: Dataset, strategy: Strategy, seed: int, cfg: TrainConfig,
     t = fit_temperature(val_logits, ds.y_val)
     val_ts = classification_metrics(val_logits, ds.y_val, ds.num_classes, temperature=t)
     test_ts = classification_metrics(test_logits, ds.y_test, ds.num_classes, temperature=t)
-    result: dict[str, Any] = {"temperature": t, "seconds": time.perf_counter() - start,
-                              "cpu_seconds": time.process_time() - cpu_start}
+    result: dict[str, Any] = {
+        "temperature": t,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
+    }
     for prefix, m in (("val", val), ("test", test), ("val_ts", val_ts), ("test_ts", test_ts)):
         for k in ("acc", "bacc", "nll", "ece"):
             result[f"{prefix}_{k}"] = m[k]
