@@ -25,7 +25,7 @@ from torch import nn
 import mixkit
 from mixkit.torch import soft_cross_entropy
 
-METHODS = ("none", "resample", "mixup", "balanced_mixup", "remix")
+METHODS = ("none", "resample", "mixup", "balanced_mixup", "balanced_mixup_loader", "remix")
 
 
 def split(seed: int, ratio: float, n_max: int = 120, n_test: int = 50):
@@ -51,6 +51,21 @@ def make_model(seed: int) -> nn.Module:
     return nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
+def mix_with_balanced_draw(xb, yb, xt, yt, weights, gen, alpha: float = 0.2):
+    """Balanced-MixUp as in its paper: each sample of the (instance-sampled) batch is mixed with a sample
+    drawn by a class-balanced sampler from the whole training set, not from the batch. Written with the
+    public plan API: the two batches are concatenated and the plan pairs row i with row B + i."""
+    b = len(yb)
+    drawn = torch.from_numpy(gen.choice(len(yt), size=b, p=weights))
+    x_cat, y_cat = torch.cat([xb, xt[drawn]]), torch.cat([yb, yt[drawn]])
+    own = gen.beta(1.0, alpha, size=b)  # the instance sample keeps the larger share, lam ~ Beta(1, alpha)
+    plan = mixkit.MixPlan(partner=np.concatenate([np.arange(b, 2 * b), np.arange(b, 2 * b)]),
+                          lam=np.concatenate([own, np.ones(b)]))
+    x_mixed = mixkit.apply_plan(plan, x_cat)[:b]
+    targets = mixkit.mix_targets(mixkit.as_targets(y_cat, num_classes=10), plan.partner, plan.lam)[:b]
+    return x_mixed, targets
+
+
 def train_one(method: str, seed: int, ratio: float, epochs: int, batch: int = 64) -> float:
     xtr, ytr, xte, yte, counts = split(seed, ratio)
     model = make_model(seed)
@@ -73,7 +88,10 @@ def train_one(method: str, seed: int, ratio: float, epochs: int, batch: int = 64
         for s in range(0, n, batch):
             idx = torch.from_numpy(order[s : s + batch])
             xb, yb = xt[idx], yt[idx]
-            if transform is None:
+            if method == "balanced_mixup_loader":
+                xm, target = mix_with_balanced_draw(xb, yb, xt, yt, weights, gen)
+                loss = soft_cross_entropy(model(xm), target)
+            elif transform is None:
                 loss = nn.functional.cross_entropy(model(xb), yb)
             else:
                 xm, target = transform(xb, yb, rng=gen)
