@@ -312,9 +312,9 @@ def test_mask_mix_in_place_out_and_new_match_formula(chunk, partner, binary, dty
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("dtype", ["float32", "uint8", "bfloat16"])
 def test_large_new_output_keeps_layout_dtype_and_values(layout, dtype):
-    # 6 MiB and more: new CPU outputs come from huge-page-backed memory where the dtype allows
+    # 48 MiB: new CPU outputs come from huge-page-backed memory where the dtype allows
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(16, 3, 128, 256, generator=g) * 255).to(getattr(torch, dtype))
+    x = (torch.rand(16, 3, 512, 512, generator=g) * 255).to(getattr(torch, dtype))
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     partner = np.roll(np.arange(16), 1)
