@@ -4,6 +4,7 @@ the store; a killed or interrupted sweep resumes without redoing finished trials
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import sqlite3
 import subprocess
@@ -173,7 +174,7 @@ def test_preview_still_works(tmp_path):
 RESUME = {"methods": "none,mixup", "alphas": "1.0", "seeds": 3, "epochs": 3, "labels_per_class": 4}
 
 
-def _cli_args(out: Path) -> list[str]:
+def _cli_args(out: Path, jobs: int) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -182,7 +183,7 @@ def _cli_args(out: Path) -> list[str]:
         "--out",
         str(out),
         "--jobs",
-        "1",
+        str(jobs),
         "--quiet",
         "--methods",
         RESUME["methods"],
@@ -209,9 +210,15 @@ def _states(db: Path) -> list[tuple[int, str, str | None]]:
         return []
 
 
-def _run_until(out: Path, n_complete: int, sig: int) -> subprocess.CompletedProcess:
+def _run_until(out: Path, n_complete: int, sig: int, jobs: int = 1) -> subprocess.CompletedProcess:
+    """Start the CLI in its own process group; once ``n_complete`` trials are stored, send ``sig``
+    to the whole group, as a terminal does for Ctrl-C."""
     proc = subprocess.Popen(
-        _cli_args(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        _cli_args(out, jobs),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -219,7 +226,7 @@ def _run_until(out: Path, n_complete: int, sig: int) -> subprocess.CompletedProc
             break
         time.sleep(0.1)
     assert proc.poll() is None, "the sweep ended before it could be interrupted"
-    proc.send_signal(sig)
+    os.killpg(proc.pid, sig)
     stdout, stderr = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
@@ -249,8 +256,8 @@ def test_killed_sweep_resumes_without_redoing_finished_trials(tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
-    res = _run_until(tmp_path, 1, signal.SIGINT)
+def test_ctrl_c_stops_parallel_workers_cleanly_and_resumes(tmp_path):
+    res = _run_until(tmp_path, 1, signal.SIGINT, jobs=2)
     assert res.returncode == 130, res.stderr
     assert "Traceback" not in res.stderr and "run the same command to resume" in res.stderr
     before = _states(tmp_path / "sweep.db")

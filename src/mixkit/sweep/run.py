@@ -255,6 +255,10 @@ def sweep(
                 failed.append(key)
     except KeyboardInterrupt:
         interrupted = True
+        try:  # claims this process (or its dead workers) left RUNNING are marked FAIL now
+            store.busy(reap=True)
+        except Exception:  # noqa: BLE001, S110 - a re-run reaps them as well
+            pass
 
     # 4. the report, from the store (so it includes trials run by other processes or machines)
     from .report import collect, write_report

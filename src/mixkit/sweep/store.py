@@ -110,9 +110,7 @@ class TrialStore:
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             a = t.user_attrs
             started = t.datetime_start.timestamp() if t.datetime_start else 0.0
-            if (
-                "pid" not in a
-            ):  # being claimed this very moment (its attributes are not written yet)
+            if "pid" not in a or "host" not in a:  # being claimed this very moment
                 live = now - started < GRACE_S
             elif a.get("host") == host:
                 live = _pid_alive(int(a["pid"])) and int(a["pid"]) != os.getpid()
@@ -136,15 +134,15 @@ class TrialStore:
         if key in self.completed() or key in self.busy():
             return None
         trial = self.study.ask()
-        # "pid" last: until it is written, other processes treat the claim as in progress
-        for k, v in {
-            **attrs,
-            "key": key,
-            "host": socket.gethostname(),
-            "alive": time.time(),
-            "pid": os.getpid(),
-        }.items():
-            trial.set_user_attr(k, v)
+        # owner first: from then on a dead owner is seen at once; before it, the claim counts as
+        # in progress for the grace period
+        owner = {"host": socket.gethostname(), "pid": os.getpid(), "alive": time.time()}
+        try:
+            for k, v in {**owner, **attrs, "key": key}.items():
+                trial.set_user_attr(k, v)
+        except BaseException:  # interrupted while claiming: give the claim up
+            self.fail(trial, "interrupted while claiming")
+            raise
         return trial
 
     def heartbeat(self, trial: Any) -> Any:
