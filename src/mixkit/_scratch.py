@@ -3,7 +3,9 @@
 Fresh memory costs a page fault per 4 KiB page on first touch; for a 1 MiB temporary that is as
 much time as mixing a small batch. So each thread keeps a few reusable buffers per device, each
 at most ``SCRATCH_LIMIT`` bytes. Only temporaries live there: nothing in them is returned to the
-caller or read before it is written in the same call.
+caller or read before it is written in the same call. On CUDA the reuse is ordered by the
+stream: one thread that alternates kernels between streams without synchronising could let two
+calls touch one buffer at once (not exercised here: no GPU in the test setup).
 """
 
 from __future__ import annotations
