@@ -7,6 +7,7 @@ partner-graph order. Partners are arbitrary int mappings: repeats, cycles, self-
 
 import numpy as np
 import pytest
+from helpers import readonly
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -14,8 +15,6 @@ from hypothesis.extra import numpy as hnp
 from mixkit import _rowwise
 from mixkit._schedule import row_order
 from mixkit.kernels import blend, mask_mix, paste
-
-from helpers import readonly
 
 torch = pytest.importorskip("torch")
 
