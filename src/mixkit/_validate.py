@@ -11,13 +11,16 @@ import numpy as np
 from ._xp import backend, dtype_kind
 
 __all__ = [
-    "check_alpha",
-    "check_probability",
-    "check_lam",
-    "check_batch",
-    "normalize_axes",
     "as_generator",
+    "check_alpha",
+    "check_axes_option",
+    "check_batch",
+    "check_batch_size",
     "check_choice",
+    "check_lam",
+    "check_probability",
+    "check_range",
+    "normalize_axes",
 ]
 
 RngLike = "int | numpy.random.Generator | numpy.random.SeedSequence | None"
@@ -132,3 +135,46 @@ def normalize_axes(axes: Any, ndim: int) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ValueError(f"axes {axes!r} repeat an axis (normalised: {tuple(out)}); name each axis once")
     return tuple(out)
+
+
+def check_axes_option(axes: Any) -> tuple[int, ...]:
+    """Validate an ``axes=`` option (an int or a non-empty tuple of ints), before the batch is known."""
+    axes_t = (axes,) if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool) else axes
+    try:
+        axes_t = tuple(axes_t)
+    except TypeError:
+        raise TypeError(f"axes must be an int or a tuple of ints, got {type(axes).__name__}") from None
+    if not axes_t:
+        raise ValueError("axes must name at least one axis to mix or cut along, got ()")
+    if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
+        raise TypeError(f"axes must be ints, got {axes_t!r}")
+    if len({int(a) for a in axes_t}) != len(axes_t):
+        raise ValueError(f"axes {axes_t!r} repeat an axis; name each axis once")
+    return tuple(int(a) for a in axes_t)
+
+
+def check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> tuple[Any, Any]:
+    """A ``(low, high)`` pair with ``lo <= low <= high <= hi`` (ints when ``integer``)."""
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r}") from None
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if any(isinstance(v, bool) or not isinstance(v, kinds) for v in (a, b)):
+        what = "ints" if integer else "numbers"
+        raise TypeError(f"{name} must be a pair of {what}, got {value!r}")
+    if not (lo <= a <= b <= hi):
+        raise ValueError(f"{name} must satisfy {lo} <= low <= high <= {hi}, got {value!r}")
+    return (int(a), int(b)) if integer else (float(a), float(b))
+
+
+def check_batch_size(batch_size: Any, shape: tuple[int, ...] | None) -> int:
+    """A non-negative batch size that agrees with ``shape[0]`` when a shape is given."""
+    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) < 0:
+        raise ValueError(f"batch_size must be a non-negative int, got {batch_size!r}")
+    batch_size = int(batch_size)
+    if shape is not None and (len(shape) == 0 or int(shape[0]) != batch_size):
+        raise ValueError(
+            f"shape must be the batch's full shape (B, ...) with B == batch_size={batch_size}; got {tuple(shape)}"
+        )
+    return batch_size

@@ -13,13 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_generator, check_choice, check_probability, normalize_axes
+from .._validate import (
+    as_generator,
+    check_axes_option,
+    check_batch_size,
+    check_choice,
+    check_probability,
+    normalize_axes,
+)
 from ..companions._common import host
 from ..pairing import PAIRINGS, sample_partner
 from ..plan import MaskPlan
 from ..sampling import sample_applied
 from ._base import Mixer, finish_plan
-from .mixup import _check_batch_size
 
 __all__ = ["ClassMix"]
 
@@ -53,11 +59,7 @@ class ClassMix(Mixer):
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
                          label_format=label_format)
         self.fraction = check_probability(fraction, "fraction")
-        if isinstance(axes, (int, np.integer)):
-            axes = (int(axes),)
-        self.axes = tuple(int(a) for a in axes)
-        if not self.axes:
-            raise ValueError("axes must name the image axes, e.g. (-2, -1), got ()")
+        self.axes = check_axes_option(axes)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
         self.pairing = check_choice("pairing", pairing, PAIRINGS)
 
@@ -70,7 +72,7 @@ class ClassMix(Mixer):
                 "the transform on {'image': x, 'mask': m}"
             )
         shape = tuple(int(s) for s in shape)
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         axes = normalize_axes(self.axes, len(shape))
         order = np.argsort(axes)
         sizes = tuple(shape[a] for a in axes)

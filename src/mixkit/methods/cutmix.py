@@ -9,12 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_generator, check_alpha, check_choice, check_lam, normalize_axes
+from .._validate import (
+    as_generator,
+    check_alpha,
+    check_axes_option,
+    check_batch_size,
+    check_choice,
+    check_lam,
+    normalize_axes,
+)
 from ..pairing import PAIRINGS, sample_partner
 from ..plan import BoxPlan
 from ..sampling import LAM_MODES, sample_applied, sample_lam
 from ._base import Mixer, finish_plan
-from .mixup import _check_batch_size
 
 __all__ = ["CutMix", "cutmix", "sample_boxes"]
 
@@ -92,16 +99,7 @@ class CutMix(Mixer):
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
                          label_format=label_format)
         self.alpha = check_alpha(alpha)
-        axes_t = (axes,) if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool) else axes
-        try:
-            axes_t = tuple(axes_t)
-        except TypeError:
-            raise TypeError(f"axes must be an int or a tuple of ints, got {type(axes).__name__}") from None
-        if not axes_t:
-            raise ValueError("axes must name at least one axis to cut along, got ()")
-        if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
-            raise TypeError(f"axes must be ints, got {axes_t!r}")
-        self.axes = tuple(int(a) for a in axes_t)
+        self.axes = check_axes_option(axes)
         self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
         self.pairing = check_choice("pairing", pairing, PAIRINGS)
         self.lam = None if lam is None else check_lam(lam)
@@ -120,7 +118,7 @@ class CutMix(Mixer):
         if shape is None:
             raise ValueError("CutMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
         shape = tuple(int(s) for s in shape)
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
         gen = as_generator(rng)

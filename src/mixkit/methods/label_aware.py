@@ -21,6 +21,7 @@ from .._validate import (
     as_generator,
     check_alpha,
     check_batch,
+    check_batch_size,
     check_choice,
     check_probability,
 )
@@ -37,7 +38,6 @@ from ..pairing_labels import (
 from ..plan import BoxPlan, MaskPlan, MixPlan, _frozen, plan_from_dict, register_plan_type
 from ..sampling import LAM_MODES, sample_applied, sample_lam
 from ._base import Mixer, apply_plan, finish_plan
-from .mixup import _check_batch_size
 
 __all__ = ["BalancedMixUp", "LabelPairedMix", "LabelPlan", "Remix"]
 
@@ -148,7 +148,7 @@ class LabelPairedMix(Mixer):
     def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
                y: Any = None) -> LabelPlan:
         """Draw a plan for a batch of ``batch_size`` with labels ``y`` (indices ``(B,)`` or ``(B, C)``)."""
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} draws partners from the labels: pass y= to sample() "

@@ -17,8 +17,11 @@ from .._validate import (
     _finite_float,
     as_generator,
     check_alpha,
+    check_axes_option,
     check_batch,
+    check_batch_size,
     check_choice,
+    check_range,
     normalize_axes,
 )
 from .._xp import to_numpy
@@ -28,40 +31,8 @@ from ..plan import BoxPlan, MaskPlan
 from ..saliency import spectral_residual_saliency
 from ..sampling import LAM_MODES, sample_applied, sample_lam
 from ._base import Mixer
-from .mixup import _check_batch_size
 
-__all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_axes_option", "check_positive", "mask_lam"]
-
-
-def check_axes_option(axes: Any) -> tuple[int, ...]:
-    """Validate an ``axes=`` option (an int or a non-empty tuple of ints), before the batch is known."""
-    axes_t = (axes,) if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool) else axes
-    try:
-        axes_t = tuple(axes_t)
-    except TypeError:
-        raise TypeError(f"axes must be an int or a tuple of ints, got {type(axes).__name__}") from None
-    if not axes_t:
-        raise ValueError("axes must name at least one axis to mix along, got ()")
-    if any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes_t):
-        raise TypeError(f"axes must be ints, got {axes_t!r}")
-    if len({int(a) for a in axes_t}) != len(axes_t):
-        raise ValueError(f"axes {axes_t!r} repeat an axis; name each axis once")
-    return tuple(int(a) for a in axes_t)
-
-
-def _check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> tuple[Any, Any]:
-    """A ``(low, high)`` pair with ``lo <= low <= high <= hi`` (ints when ``integer``)."""
-    try:
-        a, b = value
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a pair (low, high), got {value!r}") from None
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if any(isinstance(v, bool) or not isinstance(v, kinds) for v in (a, b)):
-        what = "ints" if integer else "numbers"
-        raise TypeError(f"{name} must be a pair of {what}, got {value!r}")
-    if not (lo <= a <= b <= hi):
-        raise ValueError(f"{name} must satisfy {lo} <= low <= high <= {hi}, got {value!r}")
-    return (int(a), int(b)) if integer else (float(a), float(b))
+__all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_positive", "mask_lam"]
 
 
 def check_positive(value: Any, name: str) -> float:
@@ -108,7 +79,7 @@ class _MaskMixer(Mixer):
         if shape is None:
             raise ValueError(f"{type(self).__name__}.sample needs the batch's shape to build masks: pass shape=x.shape")
         shape = tuple(int(s) for s in shape)
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
         gen = as_generator(rng)
@@ -232,7 +203,7 @@ class SmoothMix(_MaskMixer):
                  label_format: str = "dense") -> None:
         super().__init__(1.0, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
                          label_smoothing=label_smoothing, label_format=label_format)
-        self.sigma = _check_range("sigma", sigma, 1e-6, 10.0)
+        self.sigma = check_range("sigma", sigma, 1e-6, 10.0)
         self.shape = check_choice("shape", shape, SMOOTH_SHAPES)
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -281,7 +252,7 @@ class GridMix(_MaskMixer):
                  label_format: str = "dense") -> None:
         super().__init__(alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
                          label_smoothing=label_smoothing, label_format=label_format)
-        self.grid = _check_range("grid", grid, 1, 10_000, integer=True)
+        self.grid = check_range("grid", grid, 1, 10_000, integer=True)
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, k = lam0.shape[0], len(sizes)
@@ -347,7 +318,7 @@ class SaliencyMix(Mixer):
         if shape is None:
             raise ValueError("SaliencyMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
         shape = tuple(int(s) for s in shape)
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
         if saliency is None:

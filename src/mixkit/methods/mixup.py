@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._validate import as_generator, check_alpha, check_choice, check_lam
+from .._validate import as_generator, check_alpha, check_batch_size, check_choice, check_lam
 from ..pairing import PAIRINGS, sample_partner
 from ..plan import MixPlan
 from ..sampling import LAM_MODES, sample_applied, sample_lam
@@ -54,7 +54,7 @@ class MixUp(Mixer):
 
     def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MixPlan:
         """Draw partners and ``lam`` for a batch of ``batch_size``; ``shape`` is accepted and unused."""
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         gen = as_generator(rng)
         partner = sample_partner(batch_size, self.pairing, gen)
         lam = sample_lam(batch_size, self.alpha, self.lam_mode, gen, lam=self.lam, majority=self.majority)
@@ -69,17 +69,6 @@ class MixUp(Mixer):
         if self.majority:
             out["majority"] = True
         return out
-
-
-def _check_batch_size(batch_size: Any, shape: tuple[int, ...] | None) -> int:
-    if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__") or int(batch_size) < 0:
-        raise ValueError(f"batch_size must be a non-negative int, got {batch_size!r}")
-    batch_size = int(batch_size)
-    if shape is not None and (len(shape) == 0 or int(shape[0]) != batch_size):
-        raise ValueError(
-            f"shape must be the batch's full shape (B, ...) with B == batch_size={batch_size}; got {tuple(shape)}"
-        )
-    return batch_size
 
 
 def mixup(x: Any, y: Any = None, *, alpha: float = 1.0, num_classes: int | None = None,

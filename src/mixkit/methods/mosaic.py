@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_generator, normalize_axes
+from .._validate import as_generator, check_batch_size, normalize_axes
 from .._xp import backend
 from ..companions._common import like, take_rows, to_tensor
 from ..plan import MixPlan, _frozen, register_plan_type
 from ._base import Mixer
-from .mixup import _check_batch_size
 
 __all__ = ["Mosaic", "MosaicPlan"]
 
@@ -209,7 +208,7 @@ class Mosaic(Mixer):
         if shape is None:
             raise ValueError("Mosaic.sample needs the batch's shape: pass shape=x.shape")
         shape = tuple(int(s) for s in shape)
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         axes = normalize_axes(self.axes, len(shape))
         h, w = shape[axes[0]], shape[axes[1]]
         gen = as_generator(rng)

@@ -12,15 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_generator, check_choice, normalize_axes
+from .._validate import (
+    as_generator,
+    check_axes_option,
+    check_batch_size,
+    check_choice,
+    check_range,
+    normalize_axes,
+)
 from .._xp import backend
 from ..kernels import box_mask
 from ..pairing import PAIRINGS, sample_partner
 from ..plan import MixPlan, _frozen, register_plan_type
 from ..sampling import LAM_MODES, sample_applied
 from ._base import Mixer
-from .masks import _check_range, check_axes_option
-from .mixup import _check_batch_size
 
 __all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "resize_paste"]
 
@@ -175,7 +180,7 @@ class ResizeMix(Mixer):
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
                  label_format: str = "dense") -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
-        self.scale = _check_range("scale", scale, 0.0, 1.0)
+        self.scale = check_range("scale", scale, 0.0, 1.0)
         self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
         self.axes = check_axes_option(axes)
         self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
@@ -186,7 +191,7 @@ class ResizeMix(Mixer):
         if shape is None:
             raise ValueError("ResizeMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
         shape = tuple(int(s) for s in shape)
-        batch_size = _check_batch_size(batch_size, shape)
+        batch_size = check_batch_size(batch_size, shape)
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
         size = np.asarray(sizes, dtype=np.int64)
