@@ -14,10 +14,18 @@ __all__ = ["label_caption", "preview_grid", "default_methods"]
 
 
 def default_methods(num_classes: int) -> dict[str, Mixer]:
-    """The methods shown by ``mixkit preview``: MixUp and CutMix with per-sample draws."""
+    """The methods shown by ``mixkit preview``: every image method, each with per-sample draws."""
+    from .methods import FMix, GridMix, ResizeMix, SaliencyMix, SmoothMix
+
+    opts = {"lam_mode": "sample", "num_classes": num_classes}
     return {
-        "MixUp (alpha=1.0)": MixUp(1.0, lam_mode="sample", pairing="pairs", num_classes=num_classes),
-        "CutMix (alpha=1.0)": CutMix(1.0, lam_mode="sample", pairing="pairs", num_classes=num_classes),
+        "MixUp": MixUp(1.0, pairing="pairs", **opts),
+        "CutMix": CutMix(1.0, pairing="pairs", **opts),
+        "FMix": FMix(1.0, pairing="pairs", **opts),
+        "SmoothMix": SmoothMix(pairing="pairs", **opts),
+        "GridMix": GridMix(pairing="pairs", **opts),
+        "ResizeMix": ResizeMix(pairing="pairs", **opts),
+        "SaliencyMix": SaliencyMix(**opts),
     }
 
 
