@@ -51,7 +51,7 @@ $(INT_VENV)/.installed: pyproject.toml
 test-integrations: $(INT_VENV)/.installed
 	for b in tensorflow jax torch; do \
 		KERAS_BACKEND=$$b $(INT_VENV)/bin/python -m pytest -q tests/test_keras.py || exit 1; done
-	$(INT_VENV)/bin/python -m pytest -q tests/test_hf.py tests/test_docs_integrations.py
+	$(INT_VENV)/bin/python -m pytest -q tests/test_hf.py tests/test_docs_integrations.py tests/test_manifold.py
 
 # torchvision needs torch 2.14.1 (another build than the CPU torch of .venv): its own venv.
 TV_VENV ?= .venv-tv
