@@ -194,7 +194,4 @@ def sweep_command(
             err=True,
         )
         sys.exit(1)
-    click.echo(
-        f"report: {result.files['report.md']} ({result.seconds:.0f} s; {result.ran} trials run, "
-        f"{result.skipped} already stored)"
-    )
+    click.echo(f"{result.seconds:.0f} s; {result.ran} trials run, {result.skipped} already stored")
