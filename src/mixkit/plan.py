@@ -21,6 +21,22 @@ def _frozen(a: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
+def freeze_boxes(plan: Any, what: str) -> None:
+    """Check and freeze a plan's ``axes``, ``sizes``, ``start`` and ``stop`` (box-shaped plans)."""
+    axes = tuple(int(a) for a in plan.axes)
+    sizes = tuple(int(s) for s in plan.sizes)
+    start = _frozen(plan.start, np.int64).reshape(plan.batch_size, len(axes))
+    stop = _frozen(plan.stop, np.int64).reshape(plan.batch_size, len(axes))
+    if len(sizes) != len(axes):
+        raise ValueError(f"a {what} plan needs one size per axis; got axes {axes} and sizes {sizes}")
+    if np.any(start < 0) or np.any(stop > np.array(sizes, dtype=np.int64)) or np.any(start > stop):
+        raise ValueError("box bounds must satisfy 0 <= start <= stop <= size on every axis")
+    object.__setattr__(plan, "axes", axes)
+    object.__setattr__(plan, "sizes", sizes)
+    object.__setattr__(plan, "start", start)
+    object.__setattr__(plan, "stop", stop)
+
+
 @dataclass(frozen=True, eq=False)
 class MixPlan:
     """A blend: ``partner`` (int64, shape ``(B,)``) and ``lam`` (float64, shape ``(B,)``)."""
@@ -77,18 +93,7 @@ class BoxPlan(MixPlan):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        axes = tuple(int(a) for a in self.axes)
-        sizes = tuple(int(s) for s in self.sizes)
-        start = _frozen(self.start, np.int64).reshape(self.batch_size, len(axes))
-        stop = _frozen(self.stop, np.int64).reshape(self.batch_size, len(axes))
-        if len(sizes) != len(axes):
-            raise ValueError(f"a box plan needs one size per axis; got axes {axes} and sizes {sizes}")
-        if np.any(start < 0) or np.any(stop > np.array(sizes, dtype=np.int64)) or np.any(start > stop):
-            raise ValueError("box bounds must satisfy 0 <= start <= stop <= size on every axis")
-        object.__setattr__(self, "axes", axes)
-        object.__setattr__(self, "sizes", sizes)
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "stop", stop)
+        freeze_boxes(self, "box")
 
     @property
     def box_fraction(self) -> np.ndarray:

@@ -184,3 +184,23 @@ def finish_plan(partner: np.ndarray, lam: np.ndarray, applied: np.ndarray) -> tu
     partner = np.where(applied, partner, rows)
     lam = np.where(keep, 1.0, lam)
     return partner, lam
+
+
+def finish_box_plan(
+    partner: np.ndarray, start: np.ndarray, stop: np.ndarray, sizes: tuple[int, ...], applied: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Box plans: samples not applied, paired with themselves or with an empty box paste nothing
+    (their box becomes ``[0, 0)``); ``lam`` is the exact kept fraction ``1 - volume / prod(sizes)``.
+
+    Returns ``(partner, lam, start, stop)``.
+    """
+    rows = np.arange(partner.shape[0])
+    volume = np.prod(stop - start, axis=1).astype(np.float64)
+    empty = (~applied) | (partner == rows) | (volume == 0)
+    start = np.where(empty[:, None], 0, start)
+    stop = np.where(empty[:, None], 0, stop)
+    partner = np.where(applied, partner, rows)
+    total = float(np.prod(sizes))
+    volume = np.where(empty, 0.0, volume)
+    lam = 1.0 - volume / total if total > 0 else np.ones(partner.shape[0])
+    return partner, lam, start, stop

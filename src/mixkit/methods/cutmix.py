@@ -21,7 +21,7 @@ from .._validate import (
 from ..pairing import PAIRINGS, sample_partner
 from ..plan import BoxPlan
 from ..sampling import LAM_MODES, sample_applied, sample_lam
-from ._base import Mixer, finish_plan
+from ._base import Mixer, finish_box_plan
 
 __all__ = ["CutMix", "cutmix", "sample_boxes"]
 
@@ -127,13 +127,7 @@ class CutMix(Mixer):
         start, stop = sample_boxes(sizes, 1.0 - lam0, gen, min_max=self.min_max,
                                    shared=self.lam_mode == "batch")
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
-        total = float(np.prod(sizes))
-        volume = np.prod(stop - start, axis=1).astype(np.float64)
-        lam = 1.0 - volume / total if total > 0 else np.ones(batch_size)
-        partner, lam = finish_plan(partner, lam, applied)
-        empty = lam == 1.0
-        start = np.where(empty[:, None], 0, start)
-        stop = np.where(empty[:, None], 0, stop)
+        partner, lam, start, stop = finish_box_plan(partner, start, stop, sizes, applied)
         return BoxPlan(partner=partner, lam=lam, axes=axes, sizes=sizes, start=start, stop=stop)
 
     def _repr_fields(self) -> dict[str, Any]:

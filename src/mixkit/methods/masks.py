@@ -30,7 +30,7 @@ from ..pairing import PAIRINGS, sample_partner
 from ..plan import BoxPlan, MaskPlan
 from ..saliency import spectral_residual_saliency
 from ..sampling import LAM_MODES, sample_applied, sample_lam
-from ._base import Mixer
+from ._base import Mixer, finish_box_plan
 
 __all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_positive", "mask_lam"]
 
@@ -345,14 +345,7 @@ class SaliencyMix(Mixer):
         start = np.clip(centre - side // 2, 0, size)
         stop = np.clip(centre - side // 2 + side, 0, size)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
-        rows = np.arange(batch_size)
-        empty = (~applied) | (partner == rows)
-        start = np.where(empty[:, None], 0, start)
-        stop = np.where(empty[:, None], 0, stop)
-        partner = np.where(applied, partner, rows)
-        total = float(np.prod(sizes))
-        volume = np.prod(stop - start, axis=1).astype(np.float64)
-        lam = 1.0 - volume / total if total > 0 else np.ones(batch_size)
+        partner, lam, start, stop = finish_box_plan(partner, start, stop, sizes, applied)
         return BoxPlan(partner=partner, lam=lam, axes=axes, sizes=sizes, start=start, stop=stop)
 
     def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,

@@ -23,9 +23,9 @@ from .._validate import (
 from .._xp import backend
 from ..kernels import box_mask
 from ..pairing import PAIRINGS, sample_partner
-from ..plan import MixPlan, _frozen, register_plan_type
+from ..plan import MixPlan, freeze_boxes, register_plan_type
 from ..sampling import LAM_MODES, sample_applied
-from ._base import Mixer
+from ._base import Mixer, finish_box_plan
 
 __all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "resize_paste"]
 
@@ -75,19 +75,8 @@ class ResizePlan(MixPlan):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        axes = tuple(int(a) for a in self.axes)
-        sizes = tuple(int(s) for s in self.sizes)
-        start = _frozen(self.start, np.int64).reshape(self.batch_size, len(axes))
-        stop = _frozen(self.stop, np.int64).reshape(self.batch_size, len(axes))
-        if len(sizes) != len(axes):
-            raise ValueError(f"a resize plan needs one size per axis; got axes {axes} and sizes {sizes}")
-        if np.any(start < 0) or np.any(stop > np.array(sizes, dtype=np.int64)) or np.any(start > stop):
-            raise ValueError("box bounds must satisfy 0 <= start <= stop <= size on every axis")
+        freeze_boxes(self, "resize")
         check_choice("interpolation", self.interpolation, INTERPOLATIONS)
-        object.__setattr__(self, "axes", axes)
-        object.__setattr__(self, "sizes", sizes)
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "stop", stop)
 
     def apply_to(self, x: Any, *, out: Any = None) -> Any:
         """Apply the plan to ``x`` ``(B, ...)`` (called by :func:`mixkit.apply_plan`)."""
@@ -205,14 +194,7 @@ class ResizeMix(Mixer):
         if n == 1:
             start, stop = np.repeat(start, batch_size, axis=0), np.repeat(stop, batch_size, axis=0)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
-        rows = np.arange(batch_size)
-        empty = (~applied) | (partner == rows)
-        start = np.where(empty[:, None], 0, start)
-        stop = np.where(empty[:, None], 0, stop)
-        partner = np.where(applied, partner, rows)
-        total = float(np.prod(sizes))
-        volume = np.prod(stop - start, axis=1).astype(np.float64)
-        lam = 1.0 - volume / total if total > 0 else np.ones(batch_size)
+        partner, lam, start, stop = finish_box_plan(partner, start, stop, sizes, applied)
         return ResizePlan(partner=partner, lam=lam, axes=axes, sizes=sizes, start=start, stop=stop,
                           interpolation=self.interpolation)
 
