@@ -92,9 +92,7 @@ def check(x: np.ndarray, y: np.ndarray) -> None:
         w = source_fractions(plan, x.shape)
         want = w @ onehot  # label weights implied by where the voxels came from
         copied = ""
-        if isinstance(
-            plan, mixkit.BoxPlan
-        ):  # a paste copies voxels: each equals one of its two sources
+        if isinstance(plan, mixkit.BoxPlan):  # a paste copies: each voxel is one of its two sources
             ok = bool(np.all((xm == x) | (xm == x[plan.partner])) and np.all(w.sum(axis=1) == 1.0))
             copied = f"; every voxel copied from a source: {ok}"
             assert ok, name
@@ -110,7 +108,7 @@ def check(x: np.ndarray, y: np.ndarray) -> None:
 
 
 class Net(nn.Module):
-    """A small 3-D CNN: two conv blocks over (T, H, W), global average pooling, a linear head."""
+    """A small 3-D CNN: three conv blocks over (T, H, W), global average pooling, a linear head."""
 
     def __init__(self) -> None:
         super().__init__()
