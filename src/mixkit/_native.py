@@ -102,6 +102,16 @@ def _numpy_dtype(dtype: Any) -> Any:
     return _NUMPY_DTYPES.get(dtype)
 
 
+def _write_blend(o: np.ndarray, mixed: np.ndarray, rounded: bool, wide: bool, info: Any) -> None:
+    """Write a blended float block into ``o``: rounded half to even for integer dtypes, clipped to the
+    dtype's range when the compute dtype is wide enough to leave it."""
+    if rounded:
+        np.rint(mixed, out=mixed)
+        if wide:
+            np.clip(mixed, info.min, info.max, out=mixed)
+    np.copyto(o, mixed, casting="unsafe")
+
+
 def _ops(x: Any, kind: str) -> Any:
     return NumpyOps() if kind == "numpy" else TorchOps(x.device)
 
@@ -181,11 +191,7 @@ def _np_blend(x: np.ndarray, lam: np.ndarray, cdt: Any, rounded: bool, ndim: int
             return
         t2 = np.multiply(a, ws, out=scratch(x, "t2", a.shape, cdt), dtype=cdt)
         np.add(t2, t, out=t2)
-        if rounded:
-            np.rint(t2, out=t2)
-            if wide:
-                np.clip(t2, info.min, info.max, out=t2)
-        np.copyto(o, t2, casting="unsafe")
+        _write_blend(o, t2, rounded, wide, info)
 
     def prepare(rows: np.ndarray) -> Any:
         lp = lam[rows]
@@ -447,11 +453,7 @@ def mask_native(x: Any, partner: np.ndarray, m: np.ndarray, binary: bool, out: A
                 t = np.multiply(bb, wb[s:e], out=scratch(x, "t1", bb.shape, cdt), dtype=cdt)
                 t2 = np.multiply(a, wa[s:e], out=scratch(x, "t2", a.shape, cdt), dtype=cdt)
                 np.add(t2, t, out=t2)
-                if rounded:
-                    np.rint(t2, out=t2)
-                    if wide:
-                        np.clip(t2, info.min, info.max, out=t2)
-                np.copyto(o, t2, casting="unsafe")
+                _write_blend(o, t2, rounded, wide, info)
                 return
             import torch
 
