@@ -21,12 +21,30 @@ def _frozen(a: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
+def _indices(name: str, a: Any) -> np.ndarray:
+    """An int64 copy of index values; refuses floats and bools rather than truncating them."""
+    arr = np.asarray(a)
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return _frozen(arr, np.int64)
+
+
+def _plan_axes(axes: Any) -> tuple[int, ...]:
+    """Sample axes of a plan: ints, never the batch axis 0, each once (negative ones count from the end)."""
+    out = tuple(int(a) for a in axes)
+    if 0 in out:
+        raise ValueError(f"plan axes {out} include the batch axis 0; name the sample's axes, e.g. (-2, -1)")
+    if len(set(out)) != len(out):
+        raise ValueError(f"plan axes {out} repeat an axis; name each axis once")
+    return out
+
+
 def freeze_boxes(plan: Any, what: str) -> None:
     """Check and freeze a plan's ``axes``, ``sizes``, ``start`` and ``stop`` (box-shaped plans)."""
-    axes = tuple(int(a) for a in plan.axes)
+    axes = _plan_axes(plan.axes)
     sizes = tuple(int(s) for s in plan.sizes)
-    start = _frozen(plan.start, np.int64).reshape(plan.batch_size, len(axes))
-    stop = _frozen(plan.stop, np.int64).reshape(plan.batch_size, len(axes))
+    start = _indices("start", plan.start).reshape(plan.batch_size, len(axes))
+    stop = _indices("stop", plan.stop).reshape(plan.batch_size, len(axes))
     if len(sizes) != len(axes):
         raise ValueError(f"a {what} plan needs one size per axis; got axes {axes} and sizes {sizes}")
     if np.any(start < 0) or np.any(stop > np.array(sizes, dtype=np.int64)) or np.any(start > stop):
@@ -45,7 +63,7 @@ class MixPlan:
     lam: np.ndarray
 
     def __post_init__(self) -> None:
-        partner = _frozen(self.partner, np.int64)
+        partner = _indices("partner", self.partner)
         lam = _frozen(self.lam, np.float64)
         if partner.ndim != 1 or lam.shape != partner.shape:
             raise ValueError(
@@ -116,7 +134,7 @@ class MaskPlan(MixPlan):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        axes = tuple(int(a) for a in self.axes)
+        axes = _plan_axes(self.axes)
         mask = _frozen(self.mask, np.float64)
         if mask.ndim != len(axes) + 1 or mask.shape[0] != self.batch_size:
             raise ValueError(

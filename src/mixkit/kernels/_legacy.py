@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ._native import blend_native, mask_native, paste_native
-from ._xp import backend
+from .._native import blend_native, mask_native, paste_native
+from .._xp import backend
 
 __all__ = ["blend", "box_mask", "mask_mix", "paste"]
 
