@@ -1,8 +1,8 @@
-"""The row-wise fast paths of blend and paste against plain NumPy formulas.
+"""Every route of blend, paste and mask_mix against plain NumPy formulas.
 
-Every traversal is exercised by shrinking the chunk size: one row at a time (views, partner-graph
-order), contiguous chunks with gathered partners, and in-place chunks gathered and scattered in
-partner-graph order. Partners are arbitrary int mappings: repeats, cycles, self-pairs.
+Each test runs twice: through the fused backend of the array's device (the compiled CPU kernels for
+NumPy and torch CPU) and through the vectorised reference. Partners are arbitrary int mappings:
+repeats, cycles, self-pairs, so the in-place write order is exercised too.
 """
 
 import numpy as np
@@ -12,22 +12,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from mixkit import _rowwise
-from mixkit._schedule import row_order
-from mixkit.kernels import blend, mask_mix, paste
+import mixkit.kernels
+from mixkit.kernels import _layout, _reference, blend, mask_mix, paste
+from mixkit.kernels._walk import CLOSE, OPEN, walk_order
 
 torch = pytest.importorskip("torch")
 
-# bytes per chunk: 1 -> one row at a time; 200 -> a few small rows; 1 MiB -> the default
-CHUNKS = [1, 200, 1 << 20]
+ROUTES = ["fused", "reference"]
 
 
-@pytest.fixture(params=[(1, 0), (200, 0), (1 << 20, 16 << 20)], ids=["rows", "chunks", "whole"])
+def use_route(mp, route):
+    if route == "reference":
+        mp.setattr(mixkit.kernels, "_fused_backend", lambda x: None)
+
+
+@pytest.fixture(params=ROUTES)
 def chunk(request, monkeypatch):
-    """rows: one row at a time; chunks: a few rows per chunk; whole: the defaults (torch mixes a
-    small batch with whole-batch operations into ``out``)."""
-    monkeypatch.setattr(_rowwise, "CHUNK_BYTES", request.param[0])
-    monkeypatch.setattr(_rowwise, "WHOLE_BYTES", request.param[1])
+    """fused: the backend of the array's device; reference: the vectorised fallback."""
+    use_route(monkeypatch, request.param)
     return request.param
 
 
@@ -58,23 +60,21 @@ mappings = st.integers(1, 12).flatmap(
 
 
 @given(partner=mappings)
-def test_row_order_never_overwrites_a_partner_before_it_is_read(partner):
+def test_walk_order_never_overwrites_a_partner_before_it_is_read(partner):
     b = partner.size
-    work = partner != np.arange(b)
-    order = row_order(partner, work)
-    rows = order.rows.tolist()
-    assert sorted(rows) == np.flatnonzero(work).tolist()
+    order, flag = walk_order(partner)
+    rows = order.tolist()
+    assert sorted(rows) == np.flatnonzero(partner != np.arange(b)).tolist()
     pos = {r: k for k, r in enumerate(rows)}
-    saved = {}
-    for k, s in zip(order.save.tolist(), order.save_slot.tolist()):
-        saved[k] = s
+    opened = None
     for k, i in enumerate(rows):
+        if flag[k] & OPEN:
+            opened = i
         j = int(partner[i])
-        if j in pos and pos[j] < k:  # partner already written: must come from a saved row
-            assert order.from_store[k] == saved[pos[j]]
+        if flag[k] & CLOSE:  # the partner was written: it is the row saved when the cycle opened
+            assert j == opened and pos[j] < k
         else:
-            assert order.from_store[k] == -1
-    assert len(order.save) <= max(1, b // 2)
+            assert j not in pos or pos[j] > k
 
 
 @pytest.mark.parametrize("partner", [
@@ -109,15 +109,14 @@ def test_blend_in_place_out_and_new_match_formula(chunk, partner, lam_mode, dtyp
 
 @given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 10), st.integers(1, 3), st.integers(1, 5)),
                     elements=st.floats(-1e3, 1e3, width=32)), data=st.data(),
-       chunk_bytes=st.sampled_from(CHUNKS))
-def test_blend_any_mapping_in_place_equals_formula(x, data, chunk_bytes):
+       route=st.sampled_from(ROUTES))
+def test_blend_any_mapping_in_place_equals_formula(x, data, route):
     b = x.shape[0]
     partner = np.array(data.draw(st.lists(st.integers(0, b - 1), min_size=b, max_size=b)))
     lam = np.array(data.draw(st.lists(st.floats(0, 1), min_size=b, max_size=b)))
     ref = ref_blend(x, partner, lam)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_rowwise, "CHUNK_BYTES", chunk_bytes)
-        mp.setattr(_rowwise, "WHOLE_BYTES", 0 if chunk_bytes < 1000 else 16 << 20)
+        use_route(mp, route)
         t = torch.from_numpy(x.copy())
         np.testing.assert_allclose(blend(t, partner, lam).numpy(), ref, rtol=1e-5, atol=1e-3)
         xi = x.copy()
@@ -311,7 +310,7 @@ def test_mask_mix_in_place_out_and_new_match_formula(chunk, partner, binary, dty
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("dtype", ["float32", "uint8", "bfloat16"])
 def test_large_new_output_keeps_layout_dtype_and_values(layout, dtype):
-    # 48 MiB: new CPU outputs come from huge-page-backed memory where the dtype allows
+    # 48 MiB: a new output keeps the batch's layout and is an ordinary tensor
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(16, 3, 512, 512, generator=g) * 255).to(getattr(torch, dtype))
     if layout == "channels_last":
@@ -335,28 +334,34 @@ def test_large_new_output_keeps_layout_dtype_and_values(layout, dtype):
     assert torch.equal(out, before)
 
 
-def test_box_masks_built_on_the_device_equal_the_numpy_ones():
-    from mixkit._native import _mask_maker
+@pytest.mark.parametrize("layout", ["contiguous", "permuted"])
+def test_box_masks_of_the_flat_rows_equal_the_reference_ones(layout):
+    import array_api_compat.numpy as xp
+    import array_api_compat.torch as xpt
 
     rng = np.random.default_rng(8)
     x = np.zeros((7, 2, 5, 6, 4), np.float32)
+    if layout == "permuted":
+        x = np.zeros((7, 4, 6, 5, 2), np.float32).transpose(0, 4, 3, 2, 1)
     axes = (2, 4)
     sizes = np.array([5, 4])
     start = rng.integers(0, sizes, size=(7, 2))
     stop = np.minimum(start + rng.integers(0, sizes + 1, size=(7, 2)), sizes)
-    ref = _mask_maker(x, "numpy", axes, start, stop)(1, 6)
-    assert ref.shape == (5, 1, 5, 1, 4)
-    t = torch.from_numpy(x)
-    for on_device in (True, False):
-        got = _mask_maker(t, "torch", axes, start, stop, on_device=on_device)(1, 6)
-        np.testing.assert_array_equal(got.numpy(), ref)
+    ref = _reference.box_mask(xp, x.shape, axes, start, stop, None)
+    assert ref.shape == (7, 1, 5, 1, 4)
+    got = _reference.box_mask(xpt, x.shape, axes, torch.from_numpy(start).numpy(), stop, "cpu")
+    np.testing.assert_array_equal(got.numpy(), ref)
+    # the same boxes over the flat rows the fused kernels walk
+    perm = _layout.dense_perm(x.shape, tuple(s // x.itemsize for s in x.strides))
+    dims, lo, hi = _layout.box_spec(x.shape, perm, axes, start, stop)
+    idx = np.indices(tuple(dims)).reshape(len(dims), -1)
+    flat = np.all((idx[None] >= lo[:, :, None]) & (idx[None] < hi[:, :, None]), axis=1)
+    in_memory_order = np.ascontiguousarray(np.broadcast_to(ref, x.shape).transpose(perm))
+    np.testing.assert_array_equal(flat, in_memory_order.reshape(7, -1))
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32])
 def test_torch_integer_path_equals_numpy_exactly(chunk, monkeypatch, dtype):
-    from mixkit import _native
-
-    monkeypatch.setattr(_native, "INT_VIA_NUMPY", False)  # torch's own path, as on CUDA
     rng = np.random.default_rng(9)
     info = np.iinfo(dtype)
     lo, hi = max(info.min, -30000), min(info.max, 30000)
