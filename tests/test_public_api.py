@@ -9,7 +9,8 @@ import mixkit
 def test_import_mixkit_imports_no_framework():
     code = (
         "import sys, mixkit; "
-        "bad = [m for m in ('torch', 'jax', 'tensorflow', 'keras', 'optuna', 'matplotlib', 'sklearn') "
+        "bad = [m for m in ('torch', 'jax', 'tensorflow', 'keras', 'optuna', 'matplotlib', 'sklearn', "
+        "'numba', 'triton') "
         "if m in sys.modules]; print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
