@@ -1,0 +1,629 @@
+"""CPU backend of the kernels: one compiled, multi-threaded pass per call (numba).
+
+Each function takes the arrays the dispatcher has validated (see the backend contract in
+``mixkit.kernels``) and returns True once it has written ``out``, or False, before writing anything,
+when it cannot handle the call (then the vectorised reference is used):
+
+- ``x``/``out`` not NumPy arrays or torch CPU tensors, or a dtype outside float16, bfloat16, float32,
+  float64, int8..int64, uint8..uint64;
+- a layout that is not one dense block (``_layout.dense_perm`` is None), or ``x`` and ``out`` dense
+  in different axis orders, or unaligned memory, or a read-only ``out``;
+- a mask whose axes are not adjacent in memory, a box needing more than ``_layout.BOX_DIMS``
+  dimensions.
+
+A batch is seen as ``(B, N)`` rows in memory order (zero-copy views: torch tensors through
+``.numpy()``, bfloat16 and float16 through their ``uint16`` bit patterns). The work is split into
+tasks of one block of elements over a run of rows, run in parallel (``prange``):
+
+- out of place, a task walks its rows in partner-graph order (``_walk.walk_order``, then the rows
+  paired with themselves): the partner block read at one step is the own block of the next step, so
+  it comes from cache and ``x`` is read about once;
+- in place (``out is x``), a task is one block over the whole walk, with one saved block per task
+  (rows nobody reads first, then each cycle from a saved block): no copy of the batch.
+
+Results equal the reference bit for bit: weights are cast to the compute dtype as the contract says,
+``wa * a + wb * b`` is two products and a sum (fastmath off, so no fused multiply-add), integers are
+rounded half to even, clipped, cast and clamped to ``[min(a, b), max(a, b)]``, and float16/bfloat16
+are converted with exact round-to-nearest-even code written here. Weights of exactly 1 or 0 copy the
+used source, so an inf or NaN in the other one never leaks.
+
+Compiled once per storage dtype (12 mixing kernels, 4 paste kernels by item size), cached on disk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+from numba import get_num_threads, njit, prange, types
+from numba.extending import intrinsic, overload
+
+from . import _layout
+from ._walk import CLOSE, OPEN, walk_order
+
+__all__ = ["blend", "mask_mix", "paste"]
+
+BLEND = 0
+MASK = 1
+
+# A scalar whose numba type picks the element formula at compile time (one kernel per storage dtype).
+_NATIVE = np.int8(0)  # float32 / float64 computed in their own dtype
+_F16 = np.int16(0)  # float16 bit patterns, computed in float32
+_BF16 = np.int32(0)  # bfloat16 bit patterns, computed in float32
+_INT = np.int64(0)  # integers: rint, clip, cast, clamp
+
+# Task sizes (bytes of one block of one row). Out of place, a task walks a run of rows for one
+# block; in place, one block over all rows. See benchmarks/README.md for how they were chosen.
+OOP_BLOCK_BYTES = 64 << 10
+INPLACE_BLOCK_BYTES = 32 << 10
+TASKS_PER_THREAD = 4
+LINE_BYTES = 64  # blocks start on cache-line multiples within a row
+SMALL_BYTES = 256 << 10  # below this many bytes of x, one task (thread start-up costs more)
+
+
+# ----------------------------------------------------------------------------------------------------
+# element formulas (compiled into the kernels)
+# ----------------------------------------------------------------------------------------------------
+
+
+@intrinsic
+def _f32_from_bits(typingctx: Any, u: Any) -> Any:
+    """The float32 whose bit pattern is the low 32 bits of the integer ``u``."""
+    if not isinstance(u, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        v = args[0]
+        if u.bitwidth > 32:
+            v = builder.trunc(v, ir.IntType(32))
+        elif u.bitwidth < 32:
+            v = builder.zext(v, ir.IntType(32))
+        return builder.bitcast(v, ir.FloatType())
+
+    return types.float32(u), codegen
+
+
+@intrinsic
+def _f32_bits(typingctx: Any, f: Any) -> Any:
+    """The bit pattern of the float32 ``f`` as a uint32."""
+    if f != types.float32:
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
+
+
+@njit(cache=True)
+def _f16_to_f32(h: Any) -> Any:  # pragma: no cover - compiled
+    u = np.uint32(h)
+    sign = np.uint32(u & np.uint32(0x8000)) << np.uint32(16)
+    em = np.uint32(u & np.uint32(0x7FFF))
+    if em >= np.uint32(0x7C00):  # inf, NaN (payload kept)
+        return _f32_from_bits(sign | np.uint32(0x7F800000) | ((em & np.uint32(0x3FF)) << np.uint32(13)))
+    if em >= np.uint32(0x400):  # normal: rebias the exponent (127 - 15) << 23
+        return _f32_from_bits(sign | ((em << np.uint32(13)) + np.uint32(0x38000000)))
+    v = np.float32(em) * np.float32(5.9604644775390625e-08)  # subnormal: em * 2**-24, exact
+    return -v if sign else v
+
+
+@njit(cache=True)
+def _f32_to_f16(f: Any) -> Any:  # pragma: no cover - compiled
+    """float32 -> float16 bits, round to nearest even (NaN -> quiet NaN 0x7e00 with the sign)."""
+    u = _f32_bits(f)
+    sign = np.uint32(u & np.uint32(0x80000000))
+    u = np.uint32(u ^ sign)
+    if u >= np.uint32(0x47800000):  # >= 65536.0: inf (or NaN)
+        o = np.uint32(0x7E00) if u > np.uint32(0x7F800000) else np.uint32(0x7C00)
+    elif u < np.uint32(0x38800000):  # below 2**-14: subnormal, rounded by adding 0.5 in float32
+        o = np.uint32(_f32_bits(_f32_from_bits(u) + np.float32(0.5)) - np.uint32(0x3F000000))
+    else:  # normal: rebias, add half an ulp minus one plus the odd bit, truncate
+        odd = np.uint32((u >> np.uint32(13)) & np.uint32(1))
+        o = np.uint32((u - np.uint32(0x38000000) + np.uint32(0xFFF) + odd) >> np.uint32(13))
+    return np.uint16(o | (sign >> np.uint32(16)))
+
+
+@njit(cache=True)
+def _bf16_to_f32(h: Any) -> Any:  # pragma: no cover - compiled
+    return _f32_from_bits(np.uint32(h) << np.uint32(16))
+
+
+@njit(cache=True)
+def _f32_to_bf16(f: Any) -> Any:  # pragma: no cover - compiled
+    """float32 -> bfloat16 bits, round to nearest even (NaN -> 0x7fc0, as torch does)."""
+    u = _f32_bits(f)
+    if np.uint32(u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
+        return np.uint16(0x7FC0)
+    return np.uint16((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
+
+
+def _mix(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+    """``wa * a + wb * b`` in the compute dtype of ``a``'s storage and ``tag``, as stored (compiled)."""
+    raise NotImplementedError
+
+
+@overload(_mix)
+def _mix_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+    if tag == types.int8:
+        def native(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+            return wa * a + wb * b
+        return native
+    if tag == types.int16:
+        def f16(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+            return _f32_to_f16(wa * _f16_to_f32(a) + wb * _f16_to_f32(b))
+        return f16
+    if tag == types.int32:
+        def bf16(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+            return _f32_to_bf16(wa * _bf16_to_f32(a) + wb * _bf16_to_f32(b))
+        return bf16
+    if not isinstance(a, types.Integer):
+        return None
+    if a.bitwidth <= 16:
+        def small(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+            r = np.rint(wa * np.float32(a) + wb * np.float32(b))
+            r = min(max(r, lo), hi)
+            v = np.int32(r)
+            ia = np.int32(a)
+            ib = np.int32(b)
+            return min(max(v, min(ia, ib)), max(ia, ib))
+        return small
+    if a.bitwidth == 64 and not a.signed:
+        def u64(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+            r = np.rint(wa * np.float64(a) + wb * np.float64(b))
+            r = min(max(r, lo), hi)
+            v = np.uint64(r)
+            return min(max(v, min(a, b)), max(a, b))
+        return u64
+
+    def wide(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+        r = np.rint(wa * np.float64(a) + wb * np.float64(b))
+        r = min(max(r, lo), hi)
+        v = np.int64(r)
+        ia = np.int64(a)
+        ib = np.int64(b)
+        return min(max(v, min(ia, ib)), max(ia, ib))
+    return wide
+
+
+def _as(w, like):  # type: ignore[no-untyped-def]
+    """``w`` cast to the type of ``like`` (compiled)."""
+    raise NotImplementedError
+
+
+@overload(_as)
+def _as_impl(w, like):  # type: ignore[no-untyped-def]
+    if like == types.float32:
+        return lambda w, like: np.float32(w)
+    return lambda w, like: np.float64(w)
+
+
+# ----------------------------------------------------------------------------------------------------
+# kernels
+#
+# Each loop below has one call site, so LLVM compiles it once per kernel (compile time is most of the
+# cost of a first call). Offsets and flags are passed as int64 variables, never as literals (a literal
+# argument compiles another specialisation of the callee).
+# ----------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _copy(dst: Any, dr: int, doff: int, src: Any, sr: int, soff: int, c0: int, c1: int) -> None:  # pragma: no cover
+    """``dst[dr, j - doff] = src[sr, j - soff]`` for ``j`` in ``[c0, c1)``."""
+    for j in range(c0, c1):
+        dst[dr, j - doff] = src[sr, j - soff]
+
+
+@njit(cache=True)
+def _blend_run(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, wa: Any, wb: Any,
+               lo: Any, hi: Any, tag: Any) -> None:  # pragma: no cover
+    """One weight for the run (neither 0 nor 1)."""
+    for j in range(c0, c1):
+        o[i, j] = _mix(x[i, j], src[sr, j - soff], wa, wb, lo, hi, tag)
+
+
+@njit(cache=True)
+def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, m: Any, mr: int,
+                moff: int, lo: Any, hi: Any, tag: Any) -> None:  # pragma: no cover
+    """One weight per element, ``m[mr, j - moff]``; weights 1 and 0 give the used source exactly."""
+    one = _as(1.0, lo)
+    zero = _as(0.0, lo)
+    for j in range(c0, c1):
+        w = m[mr, j - moff]
+        wa = _as(w, lo)
+        wb = _as(1.0 - w, lo)
+        a = x[i, j]
+        b = src[sr, j - soff]
+        v = _mix(a, b, wa, wb, lo, hi, tag)
+        if wa == zero:
+            v = b
+        if wa == one:
+            v = a
+        o[i, j] = v
+
+
+@njit(cache=True)
+def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: int, inplace: bool,
+             mode: int, wa_row: Any, wb_row: Any, mask2: Any, inner: int, lo: Any, hi: Any,
+             tag: Any) -> None:  # pragma: no cover
+    """Row ``i``, elements ``[e0, e1)``: ``o = combine(x[i], src)``, as runs of one kind each."""
+    z = np.int64(0)
+    m = mask2.shape[1]
+    q = e0 // inner
+    mi = q % m
+    r = e0 - q * inner
+    j = e0
+    while j < e1:
+        if mode == BLEND:
+            je = e1
+            wa = wa_row[i]
+            wb = wb_row[i]
+        elif inner == 1:  # a weight per element, up to the end of the mask row
+            je = min(e1, j + m - mi)
+            _mask_elems(o, i, x, src, sr, soff, j, je, mask2, i, j - mi, lo, hi, tag)
+            j = je
+            mi = 0
+            continue
+        else:  # a run of ``inner`` elements with one weight
+            je = min(e1, j + inner - r)
+            w = mask2[i, mi]
+            wa = _as(w, lo)
+            wb = _as(1.0 - w, lo)
+            r = 0
+            mi += 1
+            if mi == m:
+                mi = 0
+        if wa != 0 and wa != 1:
+            _blend_run(o, i, x, src, sr, soff, j, je, wa, wb, lo, hi, tag)
+        elif wa == 0 or not inplace:
+            s, s_r, s_off = x, i, z
+            if wa == 0:
+                s, s_r, s_off = src, sr, soff
+            _copy(o, i, z, s, s_r, s_off, j, je)
+        j = je
+
+
+@njit(cache=True, nogil=True)
+def _mix_task(task, x, o, partner, order, flag, segs, blk, inplace, mode, wa_row, wb_row, mask2, inner,
+              lo, hi, tag, bufw, bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One block of elements over one segment of the row order."""
+    z = np.int64(0)
+    n = x.shape[1]
+    nblk = (n + blk - 1) // blk
+    sg = task // nblk
+    e0 = (task - sg * nblk) * blk
+    e1 = min(n, e0 + blk)
+    for k in range(segs[sg], segs[sg + 1]):
+        i = order[k]
+        p = partner[i]
+        f = flag[k]
+        if f & OPEN:  # the first row of a cycle: keep its block for the cycle's last row
+            _copy(bufw, task, e0, x, i, z, e0, e1)
+        if p == i:  # out of place only: a plain copy
+            _copy(o, i, z, x, i, z, e0, e1)
+            continue
+        src, sr, soff = x, p, z
+        if f & CLOSE:
+            src, sr, soff = bufr, task, e0
+        _row_mix(o, i, x, src, sr, soff, e0, e1, inplace, mode, wa_row, wb_row, mask2, inner, lo, hi,
+                 tag)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _mix_kernel(x, o, partner, order, flag, segs, blk, inplace, mode, wa_row, wb_row, mask2, inner,
+                lo, hi, tag, bufw, bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """blend (``mode`` BLEND, weights per row) and mask_mix (MASK, weights per element)."""
+    n = x.shape[1]
+    ntask = ((n + blk - 1) // blk) * (segs.shape[0] - 1)
+    for task in prange(ntask):
+        _mix_task(np.int64(task), x, o, partner, order, flag, segs, blk, inplace, mode, wa_row, wb_row,
+                  mask2, inner, lo, hi, tag, bufw, bufr)
+    return 0
+
+
+@njit(cache=True)
+def _paste_row(o: Any, i: int, doff: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: int,
+               dims: Any, lo: Any, hi: Any, li: int, box_only: bool) -> None:  # pragma: no cover
+    """Elements ``[e0, e1)`` of row ``i``: ``src`` inside the box of row ``li``, ``x[i]`` outside
+    (``box_only``: only the inside is written). ``o`` is written at ``j - doff``.
+
+    A line (last dimension) inside the box is three runs: ``x[i]`` before ``lo3``, ``src`` in
+    ``[lo3, hi3)``, ``x[i]`` after; a line outside the box is one run of ``x[i]``."""
+    z = np.int64(0)
+    d1 = dims[1]
+    d2 = dims[2]
+    d3 = dims[3]
+    lo3 = lo[li, 3]
+    hi3 = hi[li, 3]
+    j = e0
+    while j < e1:
+        line = j // d3
+        ls = line * d3
+        le = min(ls + d3, e1)
+        t = line // d2
+        c2 = line - t * d2
+        c0 = t // d1
+        c1 = t - c0 * d1
+        inside = (lo[li, 0] <= c0 < hi[li, 0] and lo[li, 1] <= c1 < hi[li, 1]
+                  and lo[li, 2] <= c2 < hi[li, 2] and lo3 < hi3)
+        # runs [j, b0) from x[i], [b0, b1) from src, [b1, le) from x[i]
+        b0 = le
+        b1 = le
+        if inside:
+            b0 = min(le, max(j, ls + lo3))
+            b1 = max(b0, min(le, ls + hi3))
+        for piece in range(3):
+            if piece == 0:
+                c_lo, c_hi, s, s_r, s_off = j, b0, x, i, z
+            elif piece == 1:
+                c_lo, c_hi, s, s_r, s_off = b0, b1, src, sr, soff
+            else:
+                c_lo, c_hi, s, s_r, s_off = b1, le, x, i, z
+            if c_hi > c_lo and (piece == 1 or not box_only):
+                _copy(o, i, doff, s, s_r, s_off, c_lo, c_hi)
+        j = le
+
+
+@njit(cache=True, nogil=True)
+def _paste_task(task, x, o, partner, order, flag, closer, segs, blk, inplace, dims, lo, hi, bufw,
+                bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
+    z = np.int64(0)
+    n = x.shape[1]
+    nblk = (n + blk - 1) // blk
+    sg = task // nblk
+    e0 = (task - sg * nblk) * blk
+    e1 = min(n, e0 + blk)
+    for k in range(segs[sg], segs[sg + 1]):
+        i = order[k]
+        p = partner[i]
+        f = flag[k]
+        # OPEN: save what the cycle's last row will read (row i inside that row's box)
+        dst, d_r, d_off, s, s_r, s_off, li, only = o, i, z, x, p, z, i, inplace
+        if f & OPEN:
+            dst, d_r, d_off, s_r, li, only = bufw, task, e0, i, closer[k], True
+        elif f & CLOSE:
+            s, s_r, s_off = bufr, task, e0
+        elif p == i:  # out of place only: a plain copy (the box of a self-paired row is never used)
+            s_r = i
+        _paste_row(dst, d_r, d_off, x, s, s_r, s_off, e0, e1, dims, lo, hi, li, only)
+        if f & OPEN:  # then row i itself, from its partner
+            _paste_row(o, i, z, x, x, p, z, e0, e1, dims, lo, hi, i, inplace)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _paste_kernel(x, o, partner, order, flag, closer, segs, blk, inplace, dims, lo, hi, bufw,
+                  bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """paste: ``x[partner[i]]`` inside row ``i``'s box, ``x[i]`` outside; in place only the boxes."""
+    n = x.shape[1]
+    ntask = ((n + blk - 1) // blk) * (segs.shape[0] - 1)
+    for task in prange(ntask):
+        _paste_task(np.int64(task), x, o, partner, order, flag, closer, segs, blk, inplace, dims, lo, hi,
+                    bufw, bufr)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Python side: views, task plans, launch
+# ----------------------------------------------------------------------------------------------------
+
+# numpy storage dtype name -> (tag, compute dtype, clip low, clip high)
+_FLOAT_SPEC = {"float32": (_NATIVE, np.float32), "float64": (_NATIVE, np.float64)}
+_INT_BOUNDS = {
+    "int8": (np.float32, -128.0, 127.0),
+    "uint8": (np.float32, 0.0, 255.0),
+    "int16": (np.float32, -32768.0, 32767.0),
+    "uint16": (np.float32, 0.0, 65535.0),
+    "int32": (np.float64, -2.0**31, 2.0**31 - 1),
+    "uint32": (np.float64, 0.0, 2.0**32 - 1),
+    "int64": (np.float64, -2.0**63, 2.0**63 - 1024),
+    "uint64": (np.float64, 0.0, 2.0**64 - 2048),
+}
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    """A read-only view (one numba type for inputs whether or not the caller's array is writable)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _host_view(a: Any) -> tuple[np.ndarray, str] | None:
+    """``a`` as a NumPy array over the same memory plus the logical dtype name, or None."""
+    if isinstance(a, np.ndarray):
+        name = a.dtype.name
+        if name == "float16":
+            return a.view(np.uint16), "float16"
+        if name in _FLOAT_SPEC or name in _INT_BOUNDS:
+            return a, name
+        return None
+    if not type(a).__module__.startswith("torch"):
+        return None
+    import torch
+
+    if not isinstance(a, torch.Tensor) or a.device.type != "cpu" or a.is_sparse:
+        return None
+    a = a.detach()
+    if a.dtype == torch.bfloat16:
+        return a.view(torch.int16).numpy().view(np.uint16), "bfloat16"
+    if a.dtype == torch.float16:
+        return a.numpy().view(np.uint16), "float16"
+    if a.dtype in (torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16, torch.int32,
+                   torch.int64):
+        return a.numpy(), str(a.dtype).removeprefix("torch.")
+    return None
+
+
+class _Call:
+    """Row views of ``x`` and ``out`` and the compile-time choices of one call."""
+
+    __slots__ = ("inplace", "name", "o2", "perm", "shape", "x2")
+
+    def __init__(self, x2: np.ndarray, o2: np.ndarray, name: str, inplace: bool,
+                 perm: tuple[int, ...], shape: tuple[int, ...]) -> None:
+        self.x2, self.o2, self.name, self.inplace, self.perm, self.shape = x2, o2, name, inplace, perm, shape
+
+
+def _ptr(a: np.ndarray) -> int:
+    return int(a.__array_interface__["data"][0])
+
+
+def _prepare(x: Any, out: Any) -> _Call | None:
+    inplace = out is x
+    hx = _host_view(x)
+    if hx is None:
+        return None
+    xn, name = hx
+    if inplace:
+        on = xn
+    else:
+        ho = _host_view(out)
+        if ho is None or ho[1] != name:
+            return None
+        on = ho[0]
+    if xn.shape != on.shape or xn.ndim == 0 or xn.size == 0:
+        return None
+    if not (xn.flags.aligned and on.flags.aligned and on.flags.writeable):
+        return None
+    item = xn.itemsize
+    if any(s % item for s in xn.strides + on.strides):
+        return None
+    shape = tuple(int(s) for s in xn.shape)
+    px = _layout.dense_perm(shape, tuple(s // item for s in xn.strides))
+    po = px if inplace else _layout.dense_perm(shape, tuple(s // item for s in on.strides))
+    if px is None or po is None or px != po:
+        return None
+    x2 = _layout.rows(xn, px)
+    o2 = x2 if inplace else _layout.rows(on, po)
+    # the row views must be the arrays' own memory (a reshape that copied would lose the writes)
+    if not (x2.flags.c_contiguous and o2.flags.c_contiguous and _ptr(x2) == _ptr(xn)
+            and _ptr(o2) == _ptr(on)):
+        return None
+    return _Call(x2, o2, name, inplace, px, shape)
+
+
+def _tasks(b: int, n: int, item: int, n_order: int, inplace: bool) -> tuple[int, np.ndarray]:
+    """Block length (elements) and segment bounds into the row order."""
+    threads = max(1, get_num_threads())
+    row_bytes = n * item
+    line = max(1, LINE_BYTES // item)
+    if b * row_bytes <= SMALL_BYTES:
+        return n, np.array([0, n_order], np.int64)
+    want = TASKS_PER_THREAD * threads
+    if inplace:
+        nblk = max(-(-row_bytes // INPLACE_BLOCK_BYTES), want)
+        nseg = 1
+    else:
+        nblk = -(-row_bytes // OOP_BLOCK_BYTES)
+        nseg = max(1, min(n_order, -(-want // nblk)))
+    blk = -(-n // nblk)
+    blk = min(n, max(line, -(-blk // line) * line))
+    segs = np.linspace(0, n_order, nseg + 1).round().astype(np.int64)
+    return blk, segs
+
+
+def _order(partner: np.ndarray, inplace: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows in write order and their OPEN/CLOSE flags; out of place the self-paired rows follow."""
+    order, flag = walk_order(partner)
+    if inplace:
+        return order, flag
+    self_rows = np.flatnonzero(partner == np.arange(partner.shape[0])).astype(np.int64)
+    if self_rows.size:
+        order = np.concatenate([order, self_rows])
+        flag = np.concatenate([flag, np.zeros(self_rows.size, np.int8)])
+    return order, np.zeros_like(flag)
+
+
+def _buffers(inplace: bool, ntask: int, blk: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    buf = np.empty((ntask, blk) if inplace else (1, 1), dtype)
+    return buf, _ro(buf)
+
+
+_DUMMY_F64 = np.zeros((1, 1), np.float64)
+_DUMMY_F64.flags.writeable = False
+
+
+def _mix_call(c: _Call, partner: np.ndarray, mode: int, lam: np.ndarray | None, mask2: np.ndarray | None,
+              inner: int) -> None:
+    b, n = c.x2.shape
+    if c.name in ("float16", "bfloat16"):
+        tag, cdt, lo, hi = (_F16 if c.name == "float16" else _BF16), np.float32, 0.0, 0.0
+    elif c.name in _FLOAT_SPEC:
+        tag, cdt = _FLOAT_SPEC[c.name]
+        lo = hi = 0.0
+    else:
+        cdt, lo, hi = _INT_BOUNDS[c.name]
+        tag = _INT
+    partner = np.ascontiguousarray(partner, np.int64)
+    order, flag = _order(partner, c.inplace)
+    if order.shape[0] == 0:
+        return
+    blk, segs = _tasks(b, n, c.x2.itemsize, order.shape[0], c.inplace)
+    nblk = -(-n // blk)
+    bufw, bufr = _buffers(c.inplace, nblk, blk, c.x2.dtype)
+    if lam is None:
+        wa = wb = np.zeros(1, cdt)
+    else:
+        lam = np.asarray(lam, np.float64)
+        wa = lam.astype(cdt)
+        wb = (1.0 - lam).astype(cdt)
+    m2 = _DUMMY_F64 if mask2 is None else _ro(np.ascontiguousarray(mask2, np.float64))
+    _mix_kernel(_ro(c.x2), c.o2, _ro(partner), _ro(order), _ro(flag), _ro(segs), blk, c.inplace, mode,
+                _ro(wa), _ro(wb), m2, inner, cdt(lo), cdt(hi), tag, bufw, bufr)
+
+
+def blend(x: Any, out: Any, partner: np.ndarray, lam: np.ndarray) -> bool:
+    """``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``; False (nothing written) if not handled."""
+    c = _prepare(x, out)
+    if c is None:
+        return False
+    _mix_call(c, partner, BLEND, lam, None, 1)
+    return True
+
+
+def mask_mix(x: Any, out: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...]) -> bool:
+    """Per-element weights ``mask`` over ``axes``; False (nothing written) if not handled."""
+    c = _prepare(x, out)
+    if c is None:
+        return False
+    spec = _layout.mask_spec(c.shape, c.perm, tuple(axes), np.asarray(mask, np.float64))
+    if spec is None:
+        return False
+    mask2, inner = spec
+    _mix_call(c, partner, MASK, None, mask2, int(inner))
+    return True
+
+
+def paste(x: Any, out: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray,
+          axes: tuple[int, ...]) -> bool:
+    """``x[partner[i]]`` inside row ``i``'s box, ``x[i]`` outside; False (nothing written) if not handled."""
+    c = _prepare(x, out)
+    if c is None:
+        return False
+    spec = _layout.box_spec(c.shape, c.perm, tuple(axes), np.asarray(start, np.int64),
+                            np.asarray(stop, np.int64))
+    if spec is None:
+        return False
+    dims, lo, hi = spec
+    b, n = c.x2.shape
+    partner = np.ascontiguousarray(partner, np.int64)
+    order, flag = _order(partner, c.inplace)
+    if order.shape[0] == 0:
+        return True
+    # the row that closes the cycle an OPEN step starts (the next CLOSE step at or after it)
+    closes = np.flatnonzero(flag & CLOSE)
+    if closes.size:
+        at = np.minimum(np.searchsorted(closes, np.arange(order.shape[0])), closes.size - 1)
+        closer = order[closes[at]]
+    else:
+        closer = np.zeros(order.shape[0], np.int64)
+    udt = _UNSIGNED[c.x2.itemsize]  # a bit copy: one kernel per item size
+    x2 = c.x2.view(udt)
+    o2 = x2 if c.inplace else c.o2.view(udt)
+    blk, segs = _tasks(b, n, x2.itemsize, order.shape[0], c.inplace)
+    bufw, bufr = _buffers(c.inplace, -(-n // blk), blk, udt)
+    _paste_kernel(_ro(x2), o2, _ro(partner), _ro(order), _ro(flag), _ro(closer), _ro(segs), blk,
+                  c.inplace, _ro(np.ascontiguousarray(dims, np.int64)), _ro(np.ascontiguousarray(lo)),
+                  _ro(np.ascontiguousarray(hi)), bufw, bufr)
+    return True
