@@ -44,8 +44,10 @@ def check_positive(value: Any, name: str) -> float:
 
 
 def mask_lam(mask: np.ndarray) -> np.ndarray:
-    """``lam[i] = mask[i].mean()`` for a mask ``(B, *sizes)``, computed exactly as NumPy's mean of each row."""
-    return np.array([float(m.mean()) for m in mask], dtype=np.float64)
+    """``lam[i] = mask[i].mean()`` for a mask ``(B, *sizes)``, computed exactly as NumPy's mean of each row
+    (one reduction over the rows of the contiguous ``(B, N)`` view: the same pairwise sum per row)."""
+    mask = np.ascontiguousarray(mask, dtype=np.float64)
+    return mask.reshape(mask.shape[0], -1).mean(axis=1)
 
 
 class _MaskMixer(Mixer):
@@ -87,18 +89,25 @@ class _MaskMixer(Mixer):
         lam0 = sample_lam(batch_size, self.alpha, self.lam_mode, gen)
         shared = self.lam_mode == "batch"
         n = 1 if shared else batch_size
+        masks = None
         if batch_size and int(np.prod(sizes)) > 0:
-            mask = np.clip(self._masks(sizes, lam0[:n], gen), 0.0, 1.0)
-            if shared:
-                mask = np.repeat(mask, batch_size, axis=0)
-        else:
-            mask = np.ones((batch_size,) + sizes)
+            masks = self._masks(sizes, lam0[:n], gen)
+            np.clip(masks, 0.0, 1.0, out=masks)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
         rows = np.arange(batch_size)
         keep = (~applied) | (partner == rows)
-        mask[keep] = 1.0
         partner = np.where(applied, partner, rows)
-        lam = mask_lam(mask) if mask.size else np.ones(batch_size)
+        if masks is None:
+            mask, lam = np.ones((batch_size,) + sizes), np.ones(batch_size)
+        elif shared:
+            # one mask for the batch: written once per row, and its mean taken once (every row that
+            # uses it has exactly that mean)
+            mask = np.where(keep.reshape((batch_size,) + (1,) * len(sizes)), 1.0, masks[0])
+            lam = np.where(keep, 1.0, mask_lam(masks[:1])[0])
+        else:
+            mask = masks
+            mask[keep] = 1.0
+            lam = mask_lam(mask)
         return MaskPlan(partner=partner, lam=lam, axes=axes, mask=mask)
 
     def _repr_fields(self) -> dict[str, Any]:
@@ -109,26 +118,59 @@ def _grid(sizes: tuple[int, ...]) -> list[np.ndarray]:
     return [np.arange(s, dtype=np.float64) for s in sizes]
 
 
+def _stable_descending_order(flat: np.ndarray) -> np.ndarray:
+    """``np.argsort(-flat, axis=1, kind="stable")``, computed faster: a quicksort of every row, then the
+    stable sort again only for rows where equal values (or NaN) make the order ambiguous."""
+    order = np.argsort(-flat, axis=1)
+    ranked = np.take_along_axis(flat, order, axis=1)
+    unsure = np.any(ranked[:, 1:] == ranked[:, :-1], axis=1) | np.isnan(ranked).any(axis=1)
+    if unsure.any():
+        order[unsure] = np.argsort(-flat[unsure], axis=1, kind="stable")
+    return order
+
+
+def _top_mask(flat: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Boolean ``(n, N)``: the ``keep[i]`` largest values of each row, equal values taken in index order
+    (the first ``keep[i]`` of ``np.argsort(-flat[i], kind="stable")``), found from a per-row threshold."""
+    n, total = flat.shape
+    rows = np.arange(n)
+    thr = np.sort(flat, axis=1)[rows, np.clip(total - keep, 0, total - 1)]  # the keep-th largest value
+    above = flat > thr[:, None]
+    mask = flat >= thr[:, None]
+    n_above = above.sum(axis=1)
+    need = keep - n_above  # how many of the values equal to the threshold are kept
+    ties = mask.sum(axis=1) - n_above > need  # equal values on both sides of the cut: first ones by index
+    if ties.any():
+        eq = flat[ties] == thr[ties, None]
+        mask[ties] = above[ties] | (eq & (np.cumsum(eq, axis=1) <= need[ties, None]))
+    mask[keep <= 0] = False
+    return mask
+
+
 def _rank_mask(grey: np.ndarray, lam0: np.ndarray, max_soft: float) -> np.ndarray:
     """Keep the ``round(lam0 * N)`` largest values of each ``grey`` row (1), the rest from the partner (0).
 
-    With ``max_soft > 0`` the ranks around the cut get a linear ramp from 1 to 0, over at most
-    ``max_soft * N`` ranks on each side, so the edge blends.
+    Equal values are ranked in index order. With ``max_soft > 0`` the ranks around the cut get a linear
+    ramp from 1 to 0 (``np.linspace(1, 0, hi - lo + 2)[1:-1]`` over ranks ``[lo, hi)``), over at most
+    ``max_soft * N`` ranks on each side, so the edge blends. All rows at once: no loop over samples.
     """
     n, shape = grey.shape[0], grey.shape[1:]
     total = int(np.prod(shape))
     flat = grey.reshape(n, total)
-    order = np.argsort(-flat, axis=1, kind="stable")
-    out = np.zeros((n, total))
-    for i in range(n):
-        keep = int(np.rint(lam0[i] * total))
-        soft = int(np.floor(total * min(max_soft, lam0[i], 1.0 - lam0[i])))
-        lo, hi = keep - soft, keep + soft
-        values = np.zeros(total)
-        values[:lo] = 1.0
-        if hi > lo:
-            values[lo:hi] = np.linspace(1.0, 0.0, hi - lo + 2)[1:-1]
-        out[i, order[i]] = values
+    lam0 = np.asarray(lam0, dtype=np.float64)
+    keep = np.rint(lam0 * total).astype(np.int64)
+    soft = np.floor(total * np.minimum(np.minimum(max_soft, lam0), 1.0 - lam0)).astype(np.int64)
+    if not np.any(soft > 0) and not np.isnan(flat).any():
+        return _top_mask(flat, keep).astype(np.float64).reshape((n,) + shape)
+    lo, hi = (keep - soft)[:, None], (keep + soft)[:, None]
+    rank = np.arange(total, dtype=np.int64)[None, :]
+    # np.linspace(1.0, 0.0, num)[j] is j * (-1.0 / (num - 1)) + 1.0; here num = hi - lo + 2
+    step = -1.0 / (hi - lo + 1).astype(np.float64)
+    ramp = (rank - lo + 1).astype(np.float64) * step + 1.0
+    by_rank = np.where(rank < lo, 1.0, np.where(rank < hi, ramp, 0.0))
+    order = _stable_descending_order(flat)
+    out = np.empty((n, total))
+    out.reshape(-1)[(order + (np.arange(n, dtype=np.int64) * total)[:, None]).reshape(-1)] = by_rank.reshape(-1)
     return out.reshape((n,) + shape)
 
 
@@ -167,8 +209,11 @@ class FMix(_MaskMixer):
         mesh = np.meshgrid(*freqs, indexing="ij")
         f = np.sqrt(sum(m ** 2 for m in mesh))
         scale = 1.0 / np.maximum(f, 1.0 / max(sizes)) ** self.decay_power
-        spec = rng.standard_normal((n,) + f.shape) + 1j * rng.standard_normal((n,) + f.shape)
-        grey = np.fft.irfftn(spec * scale, s=sizes, axes=tuple(range(1, len(sizes) + 1)))
+        # (real + 1j * imag) * scale, built in place: the same values without four temporaries
+        spec = np.empty((n,) + f.shape, dtype=np.complex128)
+        np.multiply(rng.standard_normal((n,) + f.shape), scale, out=spec.real)
+        np.multiply(rng.standard_normal((n,) + f.shape), scale, out=spec.imag)
+        grey = np.fft.irfftn(spec, s=sizes, axes=tuple(range(1, len(sizes) + 1)))
         return _rank_mask(grey, lam0, self.max_soft)
 
     def _repr_fields(self) -> dict[str, Any]:
@@ -256,14 +301,19 @@ class GridMix(_MaskMixer):
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, k = lam0.shape[0], len(sizes)
-        out = np.empty((n,) + sizes)
         cells = rng.integers(self.grid[0], self.grid[1] + 1, size=n)
-        for i in range(n):
-            c = int(cells[i])
-            own = rng.random((c,) * k) < lam0[i]
-            index = np.ix_(*[np.minimum(np.arange(s) * c // max(s, 1), c - 1) for s in sizes])
-            out[i] = own[index]
-        return out
+        count = cells ** k
+        # one draw for every cell of every sample: the same numbers, in the same order, as one
+        # rng.random((c,) * k) per sample
+        own = rng.random(int(count.sum())) < np.repeat(lam0, count)
+        flat = (np.cumsum(count) - count).reshape((n,) + (1,) * k)  # where each sample's cells start
+        c = cells[:, None]
+        for a, s in enumerate(sizes):
+            cell = np.minimum(np.arange(s)[None, :] * c // max(s, 1), c - 1)  # (n, s): cell of each position
+            shape = [n] + [1] * k
+            shape[a + 1] = s
+            flat = flat + (cell * c ** (k - 1 - a)).reshape(shape)
+        return own[flat].astype(np.float64)
 
     def _repr_fields(self) -> dict[str, Any]:
         out = super()._repr_fields()
