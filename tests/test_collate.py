@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from torch.utils.data import DataLoader, Dataset
 
 import mixkit
+from mixkit.kernels import _collate
 from mixkit.torch import MixCollate
 
 NUM_CLASSES = 5
@@ -215,10 +216,17 @@ def test_probability_labels():
     torch.testing.assert_close(y.sum(1), torch.ones(6))
 
 
-def test_bfloat16_tensors_are_mixed_by_the_torch_kernels():
-    batch = [(torch.rand(3, 4, 4).to(torch.bfloat16), i % NUM_CLASSES) for i in range(4)]
-    x, _ = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=0)(batch)
+@pytest.mark.parametrize("transform", [mixkit.MixUp(lam=0.3, num_classes=NUM_CLASSES),
+                                       mixkit.CutMix(1.0, lam_mode="sample", num_classes=NUM_CLASSES)], ids=repr)
+def test_bfloat16_tensors_are_mixed_by_the_torch_kernels(transform):
+    data = torch.rand(4, 3, 4, 4).to(torch.bfloat16)
+    batch = [(data[i].clone(), i % NUM_CLASSES) for i in range(4)]
+    x, y = MixCollate(transform, seed=0)(batch)
+    plan = transform.sample(4, rng=MixCollate(transform, seed=0)._generator(), shape=tuple(data.shape))
+    want_x, want_y = transform.apply(plan, data, torch.arange(4) % NUM_CLASSES)
     assert x.dtype == torch.bfloat16 and x.shape == (4, 3, 4, 4)
+    assert torch.equal(x, want_x) and torch.equal(y, want_y)
+    assert not torch.equal(x, data)  # something was mixed
 
 
 def test_mask_plans_fall_back_to_the_kernel():
@@ -397,3 +405,222 @@ def test_labels_are_checked_by_the_transform():
     _, batch = samples()
     with pytest.raises(ValueError, match="num_classes is needed"):
         MixCollate(mixkit.MixUp(), seed=0)(batch)
+
+
+# ---- the fused collation kernels (mixkit.kernels._collate) -----------------------------------
+
+
+KERNEL_DTYPES = ["uint8", "float32", "int8", "uint16", "int16", "int32", "uint32", "float64"]
+
+
+def kernel_batch(dtype, n=7, shape=(3, 5, 6), seed=0):
+    """A batch with the dtype's extremes in it, and its samples as separate C-contiguous arrays."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        x = (rng.standard_normal((n,) + shape) * 100).astype(dt)
+        x[0, 0, 0, :2] = [np.finfo(dt).max, -np.finfo(dt).max]
+    else:
+        info = np.iinfo(dt)
+        x = rng.integers(info.min, info.max, size=(n,) + shape, endpoint=True).astype(dt)
+        x[:, 0, 0, 0] = info.max
+        x[:, 0, 0, 1] = info.min
+        x[::2, 0, 0, 2] = info.max
+        x[1::2, 0, 0, 2] = info.min
+    return x, [x[i].copy() for i in range(n)]
+
+
+def partners(kind, n, rng):
+    if kind == "pairs":  # swaps (i, j), the odd one out with itself
+        p = np.arange(n)
+        perm = rng.permutation(n)
+        for a, b in zip(perm[0::2], perm[1::2]):
+            p[a], p[b] = b, a
+        return p
+    if kind == "shuffle":
+        return rng.permutation(n)
+    if kind == "repeated":
+        return rng.integers(0, n, n)  # some rows the partner of several, some of none, some of themselves
+    raise AssertionError(kind)
+
+
+def lams(mode, n, rng):
+    if mode == "batch":
+        return np.full(n, rng.random())
+    lam = rng.random(n)
+    lam[:5] = [1.0, 0.0, 1 - 1e-12, 1e-50, 0.5]  # exact selects, weights that round to 1 / 0, a tie
+    return lam
+
+
+@pytest.mark.parametrize("dtype", KERNEL_DTYPES)
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+@pytest.mark.parametrize("kind", ["pairs", "shuffle", "repeated"])
+def test_kernel_blend_equals_stacking_then_the_blend_kernel(dtype, mode, kind):
+    rng = np.random.default_rng(hash((dtype, mode, kind)) % 2**32)
+    x, arrays = kernel_batch(dtype)
+    p, lam = partners(kind, 7, rng), lams(mode, 7, rng)
+    out = np.full((7, x[0].size), 77, dtype)
+    assert _collate.blend(out, _collate.addresses(arrays), p, lam)
+    want = mixkit.kernels.blend(x, p, lam)
+    assert out.reshape(x.shape).tobytes() == want.tobytes()  # bit for bit
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64", "int16"])
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+@pytest.mark.parametrize("kind", ["pairs", "shuffle", "repeated"])
+@pytest.mark.parametrize("axes", [(2, 3), (1, 2), (3,), (1, 2, 3), (3, 2)])
+def test_kernel_paste_equals_stacking_then_the_paste_kernel(dtype, mode, kind, axes):
+    rng = np.random.default_rng(hash((dtype, mode, kind, axes)) % 2**32)
+    x, arrays = kernel_batch(dtype)
+    sizes = np.array([x.shape[a] for a in axes])
+    p = partners(kind, 7, rng)
+    if mode == "batch":  # one box for the whole batch
+        start = np.tile(rng.integers(0, sizes), (7, 1))
+        stop = np.minimum(start + np.tile(rng.integers(0, sizes + 1), (7, 1)), sizes)
+    else:
+        start = rng.integers(0, sizes, size=(7, len(axes)))
+        stop = np.minimum(start + rng.integers(0, sizes + 1, size=(7, len(axes))), sizes)
+        start[0], stop[0] = 0, sizes  # a full box
+        stop[1, 0] = start[1, 0]  # an empty one
+    out = np.full((7, x[0].size), 77, dtype)
+    assert _collate.paste(out, _collate.addresses(arrays), p, start, stop, axes, x.shape)
+    want = mixkit.kernels.paste(x, p, start, stop, axes)
+    assert out.reshape(x.shape).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+@pytest.mark.parametrize("kind", ["pairs", "shuffle", "repeated"])
+def test_kernel_one_hot_labels_equal_blending_the_one_hot_rows(mode, kind):
+    rng = np.random.default_rng(hash((mode, kind)) % 2**32)
+    y = rng.integers(0, 4, 9)  # few classes: many partners share the class
+    p, lam = partners(kind, 9, rng), lams(mode, 9, rng)
+    out = np.full((9, 4), np.nan, np.float32)
+    _collate.mix_one_hot(out, y, p, lam)
+    want = mixkit.kernels.blend(np.eye(4, dtype=np.float32)[y], p, lam)
+    assert out.tobytes() == want.tobytes()
+
+
+def test_kernel_refusals_write_nothing():
+    x, arrays = kernel_batch("uint8", n=3)
+    addr = _collate.addresses(arrays)
+    out = np.full((3, x[0].size), 9, np.float16)
+    assert not _collate.blend(out, addr, np.array([1, 0, 2]), np.full(3, 0.5))  # no float16 blend
+    assert (out == 9).all()
+    # a whole axis, then a box on four axes: five dimensions
+    big = [np.zeros((2, 3, 2, 3, 2), np.uint8) for _ in range(2)]
+    out = np.full((2, big[0].size), 9, np.uint8)
+    start, stop = np.zeros((2, 4), np.int64), np.ones((2, 4), np.int64)
+    assert not _collate.paste(out, _collate.addresses(big), np.array([1, 0]), start, stop, (2, 3, 4, 5),
+                              (2,) + big[0].shape)
+    assert (out == 9).all()
+    assert _collate.addresses([arrays[0], x[1, :, ::2]]) is None  # not C-contiguous
+    with pytest.raises(ValueError, match=r"partner indices must lie in \[0, 3\)"):
+        _collate.blend(np.empty((3, x[0].size), np.uint8), addr, np.array([1, 0, 3]), np.full(3, 0.5))
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 4\)"):
+        _collate.mix_one_hot(np.empty((2, 4), np.float32), np.array([0, 4]), np.array([1, 0]), np.full(2, 0.5))
+
+
+BIT_TRANSFORMS = [
+    mixkit.MixUp(1.0, num_classes=NUM_CLASSES),
+    mixkit.MixUp(1.0, lam_mode="sample", num_classes=NUM_CLASSES),
+    mixkit.MixUp(1.0, lam_mode="sample", num_classes=NUM_CLASSES, pairing="flip"),
+    mixkit.CutMix(1.0, num_classes=NUM_CLASSES),
+    mixkit.CutMix(1.0, lam_mode="sample", num_classes=NUM_CLASSES),
+]
+
+
+def as_kind(data, kind):
+    """The samples of ``data`` as the collate_fn may get them."""
+    if kind == "tensors":
+        return [torch.from_numpy(d.copy()) for d in data]
+    if kind == "arrays":
+        return [d.copy() for d in data]
+    if kind == "readonly arrays":
+        out = [d.copy() for d in data]
+        for a in out:
+            a.flags.writeable = False
+        return out
+    if kind == "strided tensors":  # views with a gap: stacked, then mixed in place
+        return [torch.from_numpy(np.repeat(d, 2, axis=-1))[..., ::2] for d in data]
+    if kind == "tensors needing grad":
+        return [torch.from_numpy(d.copy()).requires_grad_() for d in data]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("transform", BIT_TRANSFORMS, ids=repr)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("kind", ["tensors", "arrays", "readonly arrays", "strided tensors", "tensors needing grad"])
+def test_collate_is_bit_for_bit_the_transform_on_the_stacked_batch(transform, dtype, kind):
+    if kind == "tensors needing grad" and np.dtype(dtype).kind != "f":
+        pytest.skip("only float tensors require grad")
+    data, _ = samples(n=9, shape=(3, 6, 7), dtype=dtype, seed=5)
+    batch = [(v, i % NUM_CLASSES) for i, v in enumerate(as_kind(data, kind))]
+    x, y = MixCollate(transform, seed=11)(batch)
+    plan = transform.sample(9, rng=MixCollate(transform, seed=11)._generator(), shape=data.shape)
+    want_x, want_y = transform.apply(plan, torch.from_numpy(data), torch.arange(9) % NUM_CLASSES)
+    assert x.dtype == want_x.dtype and not x.requires_grad
+    assert torch.equal(x, want_x) and torch.equal(y, want_y)
+    assert not torch.equal(x, torch.from_numpy(data))
+
+
+def test_collate_of_wider_and_narrower_dtypes_matches_the_kernels():
+    for dtype in (np.int16, np.float16, np.float64, np.int64):
+        data, batch = samples(n=6, dtype=dtype, seed=2)
+        t = mixkit.MixUp(lam=0.35, num_classes=NUM_CLASSES)
+        x, _ = MixCollate(t, seed=0)(batch)
+        plan = t.sample(6, rng=MixCollate(t, seed=0)._generator(), shape=data.shape)
+        assert torch.equal(x, torch.from_numpy(mixkit.kernels.blend(data, plan.partner, plan.lam))), dtype
+
+
+def test_label_smoothing_and_pair_labels_keep_the_transform_path():
+    data, batch = samples(n=6)
+    for t in (mixkit.MixUp(num_classes=NUM_CLASSES, label_smoothing=0.1),
+              mixkit.MixUp(num_classes=NUM_CLASSES, label_format="pair")):
+        _, y = MixCollate(t, seed=1)(batch)
+        plan = t.sample(6, rng=MixCollate(t, seed=1)._generator(), shape=data.shape)
+        want = t.mix_labels(plan, torch.arange(6) % NUM_CLASSES)
+        if isinstance(want, torch.Tensor):
+            assert torch.equal(y, want)
+        else:
+            assert torch.equal(y.y_b, want.y_b) and torch.equal(y.lam, want.lam)
+
+
+class WithPlan:
+    """In a worker: the collated batch, and the plan the collate drew (its stream copied just
+    before the call) and the stacked samples, to replay in the main process."""
+
+    def __init__(self, collate: MixCollate) -> None:
+        self.collate = collate
+
+    def __call__(self, batch):
+        import copy
+
+        replay = copy.deepcopy(self.collate._generator())
+        x, y = self.collate(batch)
+        stacked = torch.stack([s for s, _ in batch])
+        plan = self.collate.transform.sample(len(batch), rng=replay, shape=tuple(stacked.shape))
+        labels = torch.tensor([c for _, c in batch])
+        return x, y, plan, stacked, labels, x.is_shared() and y.is_shared()
+
+
+@pytest.mark.parametrize("transform", BIT_TRANSFORMS[:2] + BIT_TRANSFORMS[3:], ids=repr)
+@pytest.mark.parametrize("shape", [(3, 8, 8), (8, 8, 3)])
+def test_two_workers_write_the_stacked_transform_bit_for_bit(transform, shape):
+    collate = MixCollate(transform, seed=4)
+    collate.set_epoch(1)
+    loader = DataLoader(Images(n=16, shape=shape), batch_size=4, num_workers=2, collate_fn=WithPlan(collate))
+    got = list(loader)
+    assert len(got) == 4
+    for x, y, plan, stacked, labels, shared in got:
+        assert shared
+        want_x, want_y = transform.apply(plan, stacked, labels)
+        assert torch.equal(x, want_x) and torch.equal(y, want_y)
+    assert any(not torch.equal(x, stacked) for x, _, _, stacked, _, _ in got)
+
+
+def test_warm_up_compiles_the_kernels():
+    collate = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES))
+    collate.warm_up(torch.float32)
+    collate.warm_up(torch.bfloat16)  # a paste-only dtype
+    assert _collate._blend_rows.signatures and _collate._paste_rows.signatures
+    assert _collate._one_hot_rows.signatures

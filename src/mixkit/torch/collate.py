@@ -1,7 +1,9 @@
 """``MixCollate``: mix whole batches inside DataLoader workers, as the ``collate_fn``.
 
-Samples are stacked and mixed in one pass: each output row is written once, straight from the
-sample and its partner, so no float copy of a uint8 batch is made. Convention:
+Samples are stacked and mixed in one pass by compiled kernels (``mixkit.kernels._collate``, numba):
+each output row is written once, straight from the sample and its partner, so mixing writes the same
+bytes as stacking and no float copy of a uint8 batch is made; the mixed one-hot targets are written
+the same way. Convention:
 ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]`` (``lam`` is the weight of the sample's own data).
 
 Random streams: every batch draws its plan from a ``numpy.random.Generator`` spawned from
@@ -13,12 +15,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import default_collate, get_worker_info
 
+from ..labels import check_labels
 from ..methods._base import Mixer, apply_plan
 from ..plan import BoxPlan, MixPlan
 from .distributed import current_rank
@@ -27,6 +31,8 @@ __all__ = ["MixCollate"]
 
 _INPUT_KEYS = ("image", "pixel_values", "img", "x", "input")
 _LABEL_KEYS = ("label", "labels", "target", "y")
+
+_INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 # a stream key's first field: epochs set with set_epoch, or derived from the DataLoader (auto)
 _SET, _AUTO = 1, 0
@@ -58,6 +64,18 @@ class MixCollate:
     so plans never repeat from epoch to epoch; that mode is reproducible when the DataLoader is
     (``generator=torch.Generator().manual_seed(s)`` or ``torch.manual_seed``). With
     ``persistent_workers=True`` the workers do not see ``set_epoch``; their streams simply continue.
+
+    Speed: MixUp and CutMix plans on CPU tensors or NumPy arrays of one shape, each contiguous, are
+    written straight from the samples by compiled kernels (uint8, int8, int16, int32, float32 and
+    float64 blends; pastes of any dtype), into shared memory in a worker as ``default_collate`` does.
+    Other plans (masks, ...), other dtypes and other layouts are stacked, then mixed in place.
+
+    Warm-up: the kernels are compiled on first use and cached on disk by numba, so the first batch
+    of a process pays for it: about 2 s the very first time, then about 1 s per process (importing
+    numba and loading the cache), on a 2-core machine. Call :meth:`warm_up` once in the main process
+    before iterating the DataLoader: workers started by ``fork`` (the Linux default) inherit the
+    compiled kernels and pay nothing. With ``spawn``/``forkserver`` each worker still loads them; pass
+    ``worker_init_fn=lambda _: collate.warm_up()`` to do it before its first batch.
     """
 
     def __init__(self, transform: Mixer, *, seed: int = 0, rank: int | None = None,
@@ -73,6 +91,13 @@ class MixCollate:
         self.label_key = label_key
         self.epoch: int | None = None
         self._streams: dict[tuple[int, ...], np.random.Generator] = {}
+
+    def warm_up(self, dtype: torch.dtype = torch.uint8) -> None:
+        """Compile the collation kernels for samples of ``dtype`` now (or load them from numba's disk
+        cache), so that the first batch does not; see the class docs for where to call it."""
+        from ..kernels import _collate
+
+        _collate.warm_up((_FUSED_DTYPES.get(dtype, ""),))
 
     # -- streams ----------------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
@@ -114,17 +139,18 @@ class MixCollate:
             return self._collate_dicts(batch)
         pairs = isinstance(batch[0], (tuple, list))
         if pairs:
-            for i, s in enumerate(batch):
-                if not isinstance(s, (tuple, list)) or len(s) != 2:
-                    raise ValueError(
-                        "samples must all be (input, label) pairs or all bare inputs; "
-                        f"sample {i} is {type(s).__name__}"
-                        + (f" of length {len(s)}" if isinstance(s, (tuple, list)) else "")
-                    )
-            inputs = [s[0] for s in batch]
+            if not (set(map(type, batch)) <= {tuple, list} and set(map(len, batch)) == {2}):
+                for i, s in enumerate(batch):
+                    if not isinstance(s, (tuple, list)) or len(s) != 2:
+                        raise ValueError(
+                            "samples must all be (input, label) pairs or all bare inputs; "
+                            f"sample {i} is {type(s).__name__}"
+                            + (f" of length {len(s)}" if isinstance(s, (tuple, list)) else "")
+                        )
+            inputs, labels = map(list, zip(*batch))
         else:
             inputs = list(batch)
-        y = _stack_labels([s[1] for s in batch]) if pairs else None
+        y = _stack_labels(labels) if pairs else None
         x, y_mixed = self._mix(inputs, y)
         return (x, y_mixed) if pairs else x
 
@@ -152,7 +178,7 @@ class MixCollate:
         return {k: out[k] for k in keys}
 
     def _mix(self, inputs: list[Any], y: Any) -> tuple[Any, Any]:
-        arrays = _as_arrays(inputs)
+        arrays, addr = _gather(inputs)
         b = len(arrays)
         shape = (b,) + tuple(arrays[0].shape)
         needs = _sample_needs(self.transform)
@@ -164,8 +190,23 @@ class MixCollate:
             stacked = _stack(arrays, shape)
             extra["x"] = stacked
         plan = self.transform.sample(b, rng=self._generator(), shape=shape, **extra)
-        x = _mix_into(plan, arrays, shape) if stacked is None else apply_plan(plan, stacked, inplace=True)
-        return x, (None if y is None else self.transform.mix_labels(plan, y))
+        x = _mix_into(plan, arrays, addr, shape) if stacked is None else apply_plan(plan, stacked, inplace=True)
+        return x, (None if y is None else self._mix_labels(plan, y))
+
+    def _mix_labels(self, plan: MixPlan, y: Any) -> Any:
+        """The transform's ``mix_labels``; for the common case (class indices, dense targets, no
+        smoothing) the same values written in one pass by ``mixkit.kernels._collate``."""
+        t = self.transform
+        if (type(t).mix_labels is Mixer.mix_labels and getattr(plan, "mix_label_targets", None) is None
+                and t.label_format == "dense" and not t.label_smoothing and t.num_classes is not None
+                and isinstance(y, torch.Tensor) and y.ndim == 1 and y.dtype in _INDEX_DTYPES):
+            y = check_labels(y, plan.batch_size, t.num_classes)  # the transform's own errors
+            from ..kernels import _collate
+
+            out = _new_batch((plan.batch_size, t.num_classes), torch.float32)
+            _collate.mix_one_hot(out.numpy(), y.numpy(), plan.partner, plan.lam)
+            return out
+        return t.mix_labels(plan, y)
 
     def __repr__(self) -> str:
         return f"MixCollate({self.transform!r}, seed={self.seed}, epoch={self.epoch}, rank={self.rank})"
@@ -228,87 +269,91 @@ def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
 
 
+_NEEDS: dict[Any, frozenset[str]] = {}
+
+
 def _sample_needs(transform: Mixer) -> frozenset[str]:
-    """Which of ``x`` and ``y`` the transform's ``sample`` takes."""
-    params = inspect.signature(transform.sample).parameters
-    return frozenset(k for k in ("x", "y") if k in params)
+    """Which of ``x`` and ``y`` the transform's ``sample`` takes (looked up once per function)."""
+    sample = transform.sample
+    key = getattr(sample, "__func__", sample)
+    needs = _NEEDS.get(key)
+    if needs is None:
+        params = inspect.signature(sample).parameters
+        needs = _NEEDS[key] = frozenset(k for k in ("x", "y") if k in params)
+    return needs
+
+
+def _torch_dtype(a: Any) -> torch.dtype:
+    return a.dtype if isinstance(a, torch.Tensor) else torch.from_numpy(np.empty(0, dtype=a.dtype)).dtype
 
 
 def _stack(arrays: list[Any], shape: tuple[int, ...]) -> torch.Tensor:
-    if not isinstance(arrays[0], np.ndarray):
-        return torch.stack(arrays)
-    out_t = _new_batch(shape, torch.from_numpy(np.empty(0, dtype=arrays[0].dtype)).dtype)
-    out = out_t.numpy()
-    for i, a in enumerate(arrays):
-        out[i] = a
+    out_t = _new_batch(shape, _torch_dtype(arrays[0]))
+    if isinstance(arrays[0], torch.Tensor):
+        with torch.no_grad():  # samples that require grad: stack their data, as default_collate does
+            return torch.stack(arrays, out=out_t)
+    np.stack(arrays, out=out_t.numpy())
     return out_t
 
 
-def _mix_into(plan: MixPlan, arrays: list[Any], shape: tuple[int, ...]) -> torch.Tensor:
-    """Write the mixed batch straight from the samples: one write per output element."""
-    if not isinstance(arrays[0], np.ndarray) or type(plan) not in (MixPlan, BoxPlan):
-        # masks, other plans, tensors NumPy cannot view (bfloat16): stack, then mix in place
-        return apply_plan(plan, _stack(arrays, shape), inplace=True)
-    dtype = torch.from_numpy(np.empty(0, dtype=arrays[0].dtype)).dtype
-    out_t = _new_batch(shape, dtype)
-    out = out_t.numpy()
-    partner = plan.partner
-    rows = range(len(arrays))
-    if type(plan) is MixPlan:
-        blend_row = _RowBlender(out.dtype)
-        for i in rows:
-            j = int(partner[i])
-            if j == i or plan.lam[i] == 1.0:
-                out[i] = arrays[i]
-            else:
-                blend_row(out[i], arrays[i], arrays[j], float(plan.lam[i]))
-        return out_t
-    for i in rows:  # a BoxPlan: copy the row, then paste the partner's box
-        out[i] = arrays[i]
-        j = int(partner[i])
-        if j != i and np.all(plan.stop[i] > plan.start[i]):
-            region = [slice(None)] * (len(shape) - 1)
-            for a, s, e in zip(plan.axes, plan.start[i], plan.stop[i]):
-                region[a - 1] = slice(int(s), int(e))
-            out[i][tuple(region)] = arrays[j][tuple(region)]
-    return out_t
+# Tensor dtypes the fused collation reads (as NumPy dtype names; the others are stacked, then mixed),
+# and the integer dtype of each item size that a paste copies bytes as.
+_FUSED_DTYPES = {
+    torch.uint8: "uint8", torch.int8: "int8", torch.int16: "int16", torch.int32: "int32",
+    torch.int64: "int64", torch.float16: "float16", torch.bfloat16: "bfloat16",
+    torch.float32: "float32", torch.float64: "float64",
+}
+_BYTES_AS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_shape_of, _dtype_of, _on_cpu = attrgetter("shape"), attrgetter("dtype"), attrgetter("is_cpu")
 
 
-# Rows are blended in chunks of this many elements through two reused float buffers, which stay in
-# cache; whole-row float temporaries would be fresh allocations (and page faults) for every row.
-_CHUNK = 1 << 16
+def _tensor_addresses(inputs: list[Any]) -> np.ndarray | None:
+    """The data addresses of plain CPU tensors of one shape and dtype, each contiguous (the usual
+    batch), as int64 ``(B,)``; None for anything else. One C-level pass per check, no Python per sample."""
+    first = inputs[0]
+    if type(first) is not torch.Tensor or first.dtype not in _FUSED_DTYPES:
+        return None
+    tensor = torch.Tensor
+    if (set(map(type, inputs)) != {tensor} or set(map(_dtype_of, inputs)) != {first.dtype}
+            or not all(map(_on_cpu, inputs)) or set(map(_shape_of, inputs)) != {first.shape}
+            or not all(map(tensor.is_contiguous, inputs))):
+        return None
+    return np.fromiter(map(tensor.data_ptr, inputs), np.int64, len(inputs))
 
 
-class _RowBlender:
-    """``out = lam * a + (1 - lam) * b`` for single samples: float math in the wider of the dtype and
-    float32, integers rounded half to even (and clipped, beyond 8 bits)."""
+def _gather(inputs: list[Any]) -> tuple[list[Any], np.ndarray | None]:
+    """The samples (tensors, or NumPy arrays checked by ``_as_arrays``) and, where the fused kernels
+    can read them, their data addresses."""
+    addr = _tensor_addresses(inputs)
+    if addr is not None:
+        return inputs, addr
+    arrays = _as_arrays(inputs)
+    first = arrays[0]
+    if isinstance(first, np.ndarray) and first.dtype.isnative and first.dtype.name in _FUSED_DTYPES.values():
+        from ..kernels import _collate
 
-    def __init__(self, dtype: np.dtype) -> None:
-        self.dtype = np.dtype(dtype)
-        self.cdt = np.promote_types(self.dtype, np.float32) if self.dtype.kind == "f" else np.dtype(np.float32)
-        self.buf_a = np.empty(_CHUNK, self.cdt)
-        self.buf_b = np.empty(_CHUNK, self.cdt)
-        self.clip = np.iinfo(self.dtype) if self.dtype.kind in "ui" and self.dtype.itemsize > 1 else None
+        addr = _collate.addresses(arrays)
+    return arrays, addr
 
-    def __call__(self, out: np.ndarray, a: np.ndarray, b: np.ndarray, lam: float) -> None:
-        w, v = self.cdt.type(lam), self.cdt.type(1.0 - lam)
-        flat_out = out.reshape(-1)  # a row of a fresh contiguous batch
-        flat_a = np.ascontiguousarray(a).reshape(-1)
-        flat_b = np.ascontiguousarray(b).reshape(-1)
-        n = flat_out.shape[0]
-        for s in range(0, n, _CHUNK):
-            e = min(s + _CHUNK, n)
-            x, y = self.buf_a[: e - s], self.buf_b[: e - s]
-            np.copyto(x, flat_a[s:e], casting="unsafe")
-            x *= w
-            np.copyto(y, flat_b[s:e], casting="unsafe")
-            y *= v
-            x += y
-            if self.dtype.kind != "f":
-                np.rint(x, out=x)  # a rounded convex combination of 8-bit values stays in range
-                if self.clip is not None:
-                    np.clip(x, self.clip.min, self.clip.max, out=x)
-            np.copyto(flat_out[s:e], x, casting="unsafe")
+
+def _mix_into(plan: MixPlan, arrays: list[Any], addr: np.ndarray | None, shape: tuple[int, ...]) -> torch.Tensor:
+    """Write the mixed batch straight from the samples: each output element written once, from the
+    sample or its partner (``mixkit.kernels._collate``). Other plans (masks, custom ones), samples
+    the kernels cannot read and dtypes they do not blend: stack, then mix in place."""
+    if addr is not None and type(plan) in (MixPlan, BoxPlan):
+        from ..kernels import _collate
+
+        dtype = _torch_dtype(arrays[0])
+        out_t = _new_batch(shape, dtype)
+        rows = out_t.view(shape[0], -1)
+        if type(plan) is MixPlan:
+            if _FUSED_DTYPES[dtype] in _collate.BLEND_DTYPES and _collate.blend(rows.numpy(), addr, plan.partner, plan.lam):
+                return out_t
+        else:
+            as_bytes = rows.view(_BYTES_AS[out_t.element_size()]).numpy()
+            if _collate.paste(as_bytes, addr, plan.partner, plan.start, plan.stop, plan.axes, shape):
+                return out_t
+    return apply_plan(plan, _stack(arrays, shape), inplace=True)
 
 
 def _stack_labels(labels: list[Any]) -> torch.Tensor:
