@@ -2,22 +2,30 @@
 
 Times the collate functions on a list of ``(image, label)`` samples, one thread, in one of three ways:
 ``--where worker`` (default): the collate call alone, timed inside a DataLoader worker (where
-default_collate and MixCollate allocate the batch in shared memory); ``--where loader``: the time
-between batches reaching the main process from one worker, which adds the transfer (a batch not
-already in shared memory, as timm's, is copied there on the way); ``--where main``: the call in the
-main process. The cases:
+default_collate and MixCollate allocate the batch in shared memory); ``--where loader``: the time a
+batch takes to reach the main process from one worker once asked for, which adds the transfer (a
+batch not already in shared memory, as timm's, is copied there on the way); ``--where main``: the
+call in the main process. The cases:
 
-- ``copy``: one ``memcpy`` of a batch-sized buffer (the floor the target is stated in);
+- ``copy``: one ``memcpy`` of a batch-sized buffer, in the main process (a warm floor);
 - ``default_collate``: torch's collation without mixing (the baseline);
-- ``MixCollate(MixUp)``, ``MixCollate(CutMix)`` (one lam per batch) and ``MixUp`` with one lam per sample;
+- ``MixCollate(MixUp)``, ``MixCollate(CutMix)``, each with one lam per batch and one per sample;
 - ``stack + apply_plan``: default collation, then the kernels mixing the stacked batch in place;
 - timm's ``FastCollateMixup`` (mixup only, cutmix only), when timm is importable.
 
-Reported: the median and the fastest of ``--repeats`` calls, and ``added / copy``: (method - default_collate) divided
-by the copy time (both from the medians). The target is ``added / copy <= 1``.
+The machine this runs on is usually shared, so the cases are interleaved: every case has its own
+persistent one-worker DataLoader, and each round takes one batch from every case in turn (a slow
+moment then slows all cases alike). The first ``--warmup`` rounds are dropped (they include
+compiling the kernels in each worker). Labels are class indices over ``--classes`` classes; the
+mixed targets are dense ``(B, classes)`` float32 (for ``--batch 512 --size 32`` and 1000 classes
+they are larger than the images).
 
-    python benchmarks/bench_collate.py [--batch 128] [--size 224] [--repeats 15] [--where worker]
-                                       [--json out.json]
+Reported: the median and the fastest of ``--repeats`` rounds, ``x default``: the case's median over
+default_collate's (the target is <= 1.2), and ``added/copy``: (case - default_collate) divided by the
+copy time.
+
+    python benchmarks/bench_collate.py [--batch 128] [--size 224] [--classes 1000] [--repeats 15]
+                                       [--warmup 2] [--where worker] [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,25 +50,15 @@ except ImportError:  # run from a checkout in a venv without mixkit installed
     import mixkit
 from mixkit.torch import MixCollate
 
-WHERE = {"worker": "timed inside a DataLoader worker", "loader": "timed between batches from a 1-worker DataLoader",
+WHERE = {"worker": "timed inside a DataLoader worker", "loader": "timed from request to arrival, 1-worker DataLoader",
          "main": "timed in the main process"}
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 class Samples(Dataset):
-    """``repeats + 1`` batches' worth of indices over ``batch`` fixed samples."""
+    """``n`` indices cycling over ``batch`` fixed samples."""
 
-    def __init__(self, samples: list, repeats: int) -> None:
-        self.samples, self.n = samples, len(samples) * (repeats + 1)
+    def __init__(self, samples: list, n: int) -> None:
+        self.samples, self.n = samples, n
 
     def __len__(self) -> int:
         return self.n
@@ -82,31 +80,37 @@ class Timed:
         return time.perf_counter() - t0
 
 
-def timed_through_loader(fn: Callable[[list], Any], samples: list, repeats: int) -> list[float]:
-    """Seconds between batches arriving in the main process from one worker: collation plus the
-    transfer to the main process (a tensor not already in shared memory is copied there)."""
-    loader = DataLoader(Samples(samples, repeats + 2), batch_size=len(samples), num_workers=1,
-                        collate_fn=fn, prefetch_factor=1)
-    times, last = [], None
-    for k, _ in enumerate(loader):
-        now = time.perf_counter()
-        if k >= 2 and last is not None:  # the first batches warm up
-            times.append(now - last)
-        last = now
-    return times
+class Case:
+    """One collate function, timed one call at a time (the rounds interleave the cases)."""
 
+    def __init__(self, fn: Callable[[list], Any], samples: list, where: str, rounds: int) -> None:
+        self.fn, self.samples, self.where = fn, samples, where
+        if where in ("worker", "loader"):
+            collate = Timed(fn) if where == "worker" else fn
+            # two batches a round: the one prefetched while other cases ran, then the one timed
+            loader = DataLoader(Samples(samples, len(samples) * 2 * rounds), batch_size=len(samples),
+                                num_workers=1, collate_fn=collate, prefetch_factor=1, persistent_workers=True)
+            self.it = iter(loader)
 
-def timed_in_worker(fn: Callable[[list], Any], samples: list, repeats: int) -> list[float]:
-    loader = DataLoader(Samples(samples, repeats), batch_size=len(samples), num_workers=1,
-                        collate_fn=Timed(fn))
-    return [float(t) for t in loader][1:]  # the first batch warms up
+    def once(self) -> float:
+        if self.where == "main":
+            t0 = time.perf_counter()
+            self.fn(self.samples)
+            return time.perf_counter() - t0
+        next(self.it)  # made while the other cases ran; asking for it sends the next request
+        t0 = time.perf_counter()
+        got = next(self.it)
+        elapsed = time.perf_counter() - t0
+        return float(got) if self.where == "worker" else elapsed
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--where", choices=("worker", "loader", "main"), default="worker")
     ap.add_argument("--json", type=pathlib.Path, default=None)
     args = ap.parse_args()
@@ -115,15 +119,17 @@ def main() -> None:
     rng = np.random.default_rng(0)
     b, s = args.batch, args.size
     images = rng.integers(0, 256, size=(b, 3, s, s), dtype=np.uint8)
-    tensors = [(torch.from_numpy(images[i].copy()), i % 1000) for i in range(b)]
-    arrays = [(images[i].copy(), i % 1000) for i in range(b)]
+    tensors = [(torch.from_numpy(images[i].copy()), i % args.classes) for i in range(b)]
+    arrays = [(images[i].copy(), i % args.classes) for i in range(b)]
     src = np.ascontiguousarray(images)
     dst = np.empty_like(src)
 
-    mixup = MixCollate(mixkit.MixUp(1.0, num_classes=1000), seed=0)
-    mixup_sample = MixCollate(mixkit.MixUp(1.0, lam_mode="sample", num_classes=1000), seed=0)
-    cutmix = MixCollate(mixkit.CutMix(1.0, num_classes=1000), seed=0)
-    t_mixup = mixkit.MixUp(1.0, num_classes=1000)
+    c = args.classes
+    mixup = MixCollate(mixkit.MixUp(1.0, num_classes=c), seed=0)
+    mixup_sample = MixCollate(mixkit.MixUp(1.0, lam_mode="sample", num_classes=c), seed=0)
+    cutmix = MixCollate(mixkit.CutMix(1.0, num_classes=c), seed=0)
+    cutmix_sample = MixCollate(mixkit.CutMix(1.0, lam_mode="sample", num_classes=c), seed=0)
+    t_mixup = mixkit.MixUp(1.0, num_classes=c)
     gen = np.random.default_rng(0)
 
     def stack_then_apply(batch: list) -> Any:
@@ -139,6 +145,7 @@ def main() -> None:
         "MixCollate(MixUp)": (mixup, tensors),
         "MixCollate(MixUp, lam per sample)": (mixup_sample, tensors),
         "MixCollate(CutMix)": (cutmix, tensors),
+        "MixCollate(CutMix, lam per sample)": (cutmix_sample, tensors),
         "stack + apply_plan(MixUp)": (stack_then_apply, tensors),
     }
     try:
@@ -147,38 +154,38 @@ def main() -> None:
         print("timm not importable: FastCollateMixup left out", file=sys.stderr)
     else:
         timm_mixup = FastCollateMixup(mixup_alpha=1.0, cutmix_alpha=0.0, label_smoothing=0.0,
-                                      num_classes=1000)
+                                      num_classes=c)
         timm_cutmix = FastCollateMixup(mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.0,
-                                       num_classes=1000)
+                                       num_classes=c)
         cases["timm FastCollateMixup(mixup)"] = (timm_mixup, arrays)
         cases["timm FastCollateMixup(cutmix)"] = (timm_cutmix, arrays)
 
-    results = {}
-    for name, (fn, samples) in cases.items():
-        if args.where == "worker":
-            results[name] = timed_in_worker(fn, samples, args.repeats)
-        elif args.where == "loader":
-            if name.startswith("copy"):
-                results[name] = timed(lambda fn=fn, samples=samples: fn(samples), args.repeats)
-            else:
-                results[name] = timed_through_loader(fn, samples, args.repeats)
-        else:
-            results[name] = timed(lambda fn=fn, samples=samples: fn(samples), args.repeats)
+    rounds = args.warmup + args.repeats
+    runs = {name: Case(fn, samples, "main" if name.startswith("copy") else args.where, rounds)
+            for name, (fn, samples) in cases.items()}
+    results: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name, case in runs.items():
+            t = case.once()
+            if r >= args.warmup:
+                results[name].append(t)
     med = {name: statistics.median(t) for name, t in results.items()}
     copy_t, base_t = med["copy (floor)"], med["default_collate"]
     mb = src.nbytes / 2**20
-    print(f"batch {b} x 3 x {s} x {s} uint8 ({mb:.1f} MiB), torch {torch.__version__}, 1 thread, "
-          f"{WHERE[args.where]}, {args.repeats} calls")
-    print(f"{'case':36s} {'median ms':>10s} {'best ms':>8s} {'added/copy':>11s}")
+    print(f"batch {b} x 3 x {s} x {s} uint8 ({mb:.1f} MiB), {c} classes, torch {torch.__version__}, 1 thread, "
+          f"{WHERE[args.where]}, {args.repeats} interleaved rounds")
+    print(f"{'case':36s} {'median ms':>10s} {'best ms':>8s} {'x default':>10s} {'added/copy':>11s}")
     rows = []
     for name, t in results.items():
-        added = None if name.startswith("copy") else (med[name] - base_t) / copy_t
-        shown = "" if added is None else f"{added:11.2f}"
-        print(f"{name:36s} {1e3 * med[name]:10.2f} {1e3 * min(t):8.2f} {shown:>11s}")
+        floor = name.startswith("copy")
+        added = None if floor else (med[name] - base_t) / copy_t
+        ratio = None if floor else med[name] / base_t
+        shown = "" if floor else f"{ratio:10.2f} {added:11.2f}"
+        print(f"{name:36s} {1e3 * med[name]:10.2f} {1e3 * min(t):8.2f} {shown}")
         rows.append({"case": name, "median_ms": 1e3 * med[name], "best_ms": 1e3 * min(t),
-                     "added_over_copy": added})
+                     "over_default": ratio, "added_over_copy": added})
     if args.json:
-        args.json.write_text(json.dumps({"batch": b, "size": s, "torch": torch.__version__,
+        args.json.write_text(json.dumps({"batch": b, "size": s, "classes": c, "torch": torch.__version__,
                                          "where": args.where, "rows": rows},
                                         indent=1))
 
