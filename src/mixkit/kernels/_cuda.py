@@ -55,8 +55,11 @@ _OPEN, _CLOSE, _FAR, _SAVE = 1, 2, 4, 8
 
 # Tile sizes (elements of one row); module attributes so tests can shrink them on tiny shapes.
 _TILE = 2048
-_WALK_TILE = 512
-_WALK_ROWS = 8
+_WALK_TILE = 512  # the most elements of one row per walk program...
+_WALK_MIN_TILE = 64  # ...and the fewest, when fewer would be needed to fill the device
+_WALK_PROGRAMS = 512  # walk programs wanted (an H200 has 132 SMs)
+_WALK_ROWS = 16  # rows per walk chunk, at most _WALK_CHUNK elements in all
+_WALK_CHUNK = 4096
 _NUM_WARPS = 4
 
 # dtype -> (compute dtype, is integer, lowest, highest value kept; integers only)
@@ -331,13 +334,14 @@ def _components(partner: np.ndarray) -> np.ndarray:
     return low[jump]
 
 
-def _walk_plan(partner: np.ndarray, u: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _walk_plan(partner: np.ndarray, u: int, label: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(order, flag, seg)``: the walk order grouped by component (segments ``seg[g]:seg[g+1]``)
     with FAR/SAVE bits for chunks of ``u`` rows from each segment's start."""
     from ._walk import walk_order
 
     order, flag = walk_order(partner)
-    label = _components(partner)[order]
+    label = (_components(partner) if label is None else label)[order]
     s = np.argsort(label, kind="stable")  # keeps the walk order inside each component
     order, flag, label = order[s], flag[s].astype(np.int64), label[s]
     n = order.size
@@ -350,6 +354,15 @@ def _walk_plan(partner: np.ndarray, u: int) -> tuple[np.ndarray, np.ndarray, np.
     flag[far] |= _FAR
     flag[opened[far]] |= _SAVE
     return order, flag, seg
+
+
+def _walk_tiles(n: int, groups: int) -> tuple[int, int]:
+    """(elements of a row per walk program, rows per chunk): tiles small enough that
+    ``groups`` components fill the device, chunks of at most ``_WALK_CHUNK`` elements."""
+    want = max(1, n * groups // _WALK_PROGRAMS)
+    tile = min(_WALK_TILE, max(_WALK_MIN_TILE, 1 << (want.bit_length() - 1)))
+    rows = min(_WALK_ROWS, max(1, _WALK_CHUNK // tile))
+    return tile, triton.next_power_of_2(rows)
 
 
 def _tile(lines: int, cols: int, tile: int) -> tuple[int, int]:
@@ -381,8 +394,10 @@ def _launch(mode: int, x: Any, xr: Any, outr: Any, partner: np.ndarray, weights:
             k_order = plan.add(first)
             k_flag = k_seg = k_partner
         else:
-            route, u, tile = _WALK, triton.next_power_of_2(_WALK_ROWS), _WALK_TILE
-            order, flag, seg = _walk_plan(partner, u)
+            label = _components(partner)
+            tile, u = _walk_tiles(n, np.unique(label[partner != rows]).size)
+            route = _WALK
+            order, flag, seg = _walk_plan(partner, u, label)
             groups = seg.size - 1
             k_order, k_flag, k_seg = plan.add(order), plan.add(flag), plan.add(seg)
     v = plan.upload(x.device)
