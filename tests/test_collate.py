@@ -564,7 +564,7 @@ def test_collate_is_bit_for_bit_the_transform_on_the_stacked_batch(transform, dt
 
 
 def test_collate_of_wider_and_narrower_dtypes_matches_the_kernels():
-    for dtype in (np.int16, np.float16, np.float64, np.int64):
+    for dtype in (np.int16, np.uint16, np.uint32, np.float16, np.float64, np.int64):
         data, batch = samples(n=6, dtype=dtype, seed=2)
         t = mixkit.MixUp(lam=0.35, num_classes=NUM_CLASSES)
         x, _ = MixCollate(t, seed=0)(batch)

@@ -66,8 +66,8 @@ class MixCollate:
     ``persistent_workers=True`` the workers do not see ``set_epoch``; their streams simply continue.
 
     Speed: MixUp and CutMix plans on CPU tensors or NumPy arrays of one shape, each contiguous, are
-    written straight from the samples by compiled kernels (uint8, int8, int16, int32, float32 and
-    float64 blends; pastes of any dtype), into shared memory in a worker as ``default_collate`` does.
+    written straight from the samples by compiled kernels (blends of 8- to 32-bit integers, float32
+    and float64; pastes of any dtype), into shared memory in a worker as ``default_collate`` does.
     Other plans (masks, ...), other dtypes and other layouts are stacked, then mixed in place.
 
     Warm-up: the kernels are compiled on first use and cached on disk by numba, so the first batch
@@ -303,6 +303,8 @@ _FUSED_DTYPES = {
     torch.int64: "int64", torch.float16: "float16", torch.bfloat16: "bfloat16",
     torch.float32: "float32", torch.float64: "float64",
 }
+_FUSED_DTYPES.update({d: str(d).removeprefix("torch.") for d in
+                      (getattr(torch, n, None) for n in ("uint16", "uint32", "uint64")) if d is not None})
 _BYTES_AS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 _shape_of, _dtype_of, _on_cpu = attrgetter("shape"), attrgetter("dtype"), attrgetter("is_cpu")
 
