@@ -40,7 +40,8 @@ from numba import get_num_threads, njit, prange, types
 from numba.extending import intrinsic, overload
 
 from . import _layout
-from ._walk import CLOSE, OPEN, walk_order
+from ._walk import CLOSE, OPEN
+from ._walk import _walk as _walk_rows
 
 __all__ = ["blend", "mask_mix", "paste"]
 
@@ -94,6 +95,18 @@ def _f32_bits(typingctx: Any, f: Any) -> Any:
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.uint32(types.float32), codegen
+
+
+@intrinsic
+def _f64_bits(typingctx: Any, f: Any) -> Any:
+    """The bit pattern of the float64 ``f`` as a uint64."""
+    if f != types.float64:
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.uint64(types.float64), codegen
 
 
 @njit(cache=True)
@@ -160,15 +173,22 @@ def _mix_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
         return bf16
     if not isinstance(a, types.Integer):
         return None
+    # Integers of up to 32 bits are exact in the compute dtype, and the computed sum lies within
+    # |r - (w a + (1 - w) b)| < 0.01 of the convex combination, so rint(r) already lies in
+    # [min(a, b), max(a, b)]: the contract's clip and clamp change nothing and are left out. rint
+    # is an add of 1.5 * 2**23 (2**52 for float64): for |r| < 2**22 the sum's low mantissa bits
+    # are rint(r) (half to even) in two's complement, and storing truncates to them.
     if a.bitwidth <= 16:
         def small(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
-            r = np.rint(wa * np.float32(a) + wb * np.float32(b))
-            r = min(max(r, lo), hi)
-            v = np.int32(r)
-            ia = np.int32(a)
-            ib = np.int32(b)
-            return min(max(v, min(ia, ib)), max(ia, ib))
+            r = wa * np.float32(a) + wb * np.float32(b)
+            return _f32_bits(r + np.float32(12582912.0))
         return small
+    if a.bitwidth == 32:
+        def mid(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+            r = wa * np.float64(a) + wb * np.float64(b)
+            return _f64_bits(r + 6755399441055744.0)
+        return mid
+    # 64 bits: float64 rounds a and b themselves, so the result is clipped and clamped
     if a.bitwidth == 64 and not a.signed:
         def u64(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = np.rint(wa * np.float64(a) + wb * np.float64(b))
@@ -210,37 +230,68 @@ def _as_impl(w, like):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _copy(dst: Any, dr: int, doff: int, src: Any, sr: int, soff: int, c0: int, c1: int) -> None:  # pragma: no cover
-    """``dst[dr, j - doff] = src[sr, j - soff]`` for ``j`` in ``[c0, c1)``."""
-    for j in range(c0, c1):
-        dst[dr, j - doff] = src[sr, j - soff]
+    """``dst[dr, j - doff] = src[sr, j - soff]`` for ``j`` in ``[c0, c1)``.
+
+    The loops index 1-D slices from 0, so LLVM sees non-negative indices and drops numba's
+    negative-index wraparound (which otherwise turns every vector load into a gather)."""
+    d = dst[dr, c0 - doff:c1 - doff]
+    s = src[sr, c0 - soff:c1 - soff]
+    for j in range(c1 - c0):
+        d[j] = s[j]
 
 
 @njit(cache=True)
 def _blend_run(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, wa: Any, wb: Any,
-               lo: Any, hi: Any, tag: Any) -> None:  # pragma: no cover
-    """One weight for the run (neither 0 nor 1)."""
-    for j in range(c0, c1):
-        o[i, j] = _mix(x[i, j], src[sr, j - soff], wa, wb, lo, hi, tag)
+               lo: Any, hi: Any, tag: Any, inplace: bool) -> None:  # pragma: no cover
+    """One weight for the run (neither 0 nor 1).
+
+    In place the loop reads and writes the same slice: were it to read ``x`` (the same memory
+    under another name), LLVM's run-time overlap check would send it to the scalar loop."""
+    d = o[i, c0:c1]
+    b = src[sr, c0 - soff:c1 - soff]
+    if inplace:
+        for j in range(c1 - c0):
+            d[j] = _mix(d[j], b[j], wa, wb, lo, hi, tag)
+        return
+    a = x[i, c0:c1]
+    for j in range(c1 - c0):
+        d[j] = _mix(a[j], b[j], wa, wb, lo, hi, tag)
 
 
 @njit(cache=True)
 def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, m: Any, mr: int,
-                moff: int, lo: Any, hi: Any, tag: Any) -> None:  # pragma: no cover
+                moff: int, lo: Any, hi: Any, tag: Any, inplace: bool) -> None:  # pragma: no cover
     """One weight per element, ``m[mr, j - moff]``; weights 1 and 0 give the used source exactly."""
     one = _as(1.0, lo)
     zero = _as(0.0, lo)
-    for j in range(c0, c1):
-        w = m[mr, j - moff]
+    d = o[i, c0:c1]
+    b = src[sr, c0 - soff:c1 - soff]
+    ms = m[mr, c0 - moff:c1 - moff]
+    if inplace:
+        for j in range(c1 - c0):
+            w = ms[j]
+            wa = _as(w, lo)
+            aj = d[j]
+            bj = b[j]
+            v = _mix(aj, bj, wa, _as(1.0 - w, lo), lo, hi, tag)
+            if wa == zero:
+                v = bj
+            if wa == one:
+                v = aj
+            d[j] = v
+        return
+    a = x[i, c0:c1]
+    for j in range(c1 - c0):
+        w = ms[j]
         wa = _as(w, lo)
-        wb = _as(1.0 - w, lo)
-        a = x[i, j]
-        b = src[sr, j - soff]
-        v = _mix(a, b, wa, wb, lo, hi, tag)
+        aj = a[j]
+        bj = b[j]
+        v = _mix(aj, bj, wa, _as(1.0 - w, lo), lo, hi, tag)
         if wa == zero:
-            v = b
+            v = bj
         if wa == one:
-            v = a
-        o[i, j] = v
+            v = aj
+        d[j] = v
 
 
 @njit(cache=True)
@@ -261,7 +312,7 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
             wb = wb_row[i]
         elif inner == 1:  # a weight per element, up to the end of the mask row
             je = min(e1, j + m - mi)
-            _mask_elems(o, i, x, src, sr, soff, j, je, mask2, i, j - mi, lo, hi, tag)
+            _mask_elems(o, i, x, src, sr, soff, j, je, mask2, i, j - mi, lo, hi, tag, inplace)
             j = je
             mi = 0
             continue
@@ -275,7 +326,7 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
             if mi == m:
                 mi = 0
         if wa != 0 and wa != 1:
-            _blend_run(o, i, x, src, sr, soff, j, je, wa, wb, lo, hi, tag)
+            _blend_run(o, i, x, src, sr, soff, j, je, wa, wb, lo, hi, tag, inplace)
         elif wa == 0 or not inplace:
             s, s_r, s_off = x, i, z
             if wa == 0:
@@ -285,16 +336,17 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
 
 
 @njit(cache=True, nogil=True)
-def _mix_task(task, x, o, partner, order, flag, segs, blk, inplace, mode, wa_row, wb_row, mask2, inner,
+def _mix_task(task, x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row, wb_row, mask2, inner,
               lo, hi, tag, bufw, bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
     """One block of elements over one segment of the row order."""
     z = np.int64(0)
     n = x.shape[1]
     nblk = (n + blk - 1) // blk
+    n_order = order.shape[0]
     sg = task // nblk
     e0 = (task - sg * nblk) * blk
     e1 = min(n, e0 + blk)
-    for k in range(segs[sg], segs[sg + 1]):
+    for k in range(sg * n_order // nseg, (sg + 1) * n_order // nseg):
         i = order[k]
         p = partner[i]
         f = flag[k]
@@ -311,13 +363,13 @@ def _mix_task(task, x, o, partner, order, flag, segs, blk, inplace, mode, wa_row
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _mix_kernel(x, o, partner, order, flag, segs, blk, inplace, mode, wa_row, wb_row, mask2, inner,
+def _mix_kernel(x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row, wb_row, mask2, inner,
                 lo, hi, tag, bufw, bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
     """blend (``mode`` BLEND, weights per row) and mask_mix (MASK, weights per element)."""
     n = x.shape[1]
-    ntask = ((n + blk - 1) // blk) * (segs.shape[0] - 1)
+    ntask = ((n + blk - 1) // blk) * nseg
     for task in prange(ntask):
-        _mix_task(np.int64(task), x, o, partner, order, flag, segs, blk, inplace, mode, wa_row, wb_row,
+        _mix_task(np.int64(task), x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row, wb_row,
                   mask2, inner, lo, hi, tag, bufw, bufr)
     return 0
 
@@ -366,15 +418,16 @@ def _paste_row(o: Any, i: int, doff: int, x: Any, src: Any, sr: int, soff: int, 
 
 
 @njit(cache=True, nogil=True)
-def _paste_task(task, x, o, partner, order, flag, closer, segs, blk, inplace, dims, lo, hi, bufw,
+def _paste_task(task, x, o, partner, order, flag, closer, nseg, blk, inplace, dims, lo, hi, bufw,
                 bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
     z = np.int64(0)
     n = x.shape[1]
     nblk = (n + blk - 1) // blk
+    n_order = order.shape[0]
     sg = task // nblk
     e0 = (task - sg * nblk) * blk
     e1 = min(n, e0 + blk)
-    for k in range(segs[sg], segs[sg + 1]):
+    for k in range(sg * n_order // nseg, (sg + 1) * n_order // nseg):
         i = order[k]
         p = partner[i]
         f = flag[k]
@@ -392,13 +445,13 @@ def _paste_task(task, x, o, partner, order, flag, closer, segs, blk, inplace, di
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _paste_kernel(x, o, partner, order, flag, closer, segs, blk, inplace, dims, lo, hi, bufw,
+def _paste_kernel(x, o, partner, order, flag, closer, nseg, blk, inplace, dims, lo, hi, bufw,
                   bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
     """paste: ``x[partner[i]]`` inside row ``i``'s box, ``x[i]`` outside; in place only the boxes."""
     n = x.shape[1]
-    ntask = ((n + blk - 1) // blk) * (segs.shape[0] - 1)
+    ntask = ((n + blk - 1) // blk) * nseg
     for task in prange(ntask):
-        _paste_task(np.int64(task), x, o, partner, order, flag, closer, segs, blk, inplace, dims, lo, hi,
+        _paste_task(np.int64(task), x, o, partner, order, flag, closer, nseg, blk, inplace, dims, lo, hi,
                     bufw, bufr)
     return 0
 
@@ -407,9 +460,38 @@ def _paste_kernel(x, o, partner, order, flag, closer, segs, blk, inplace, dims, 
 # Python side: views, task plans, launch
 # ----------------------------------------------------------------------------------------------------
 
+
+@njit(cache=True)
+def _plan(partner: Any, inplace: bool) -> Any:  # pragma: no cover - compiled
+    """The rows in write order, their OPEN/CLOSE flags and, for each step, the row that closes its
+    cycle. In place: ``_walk.walk_order``. Out of place: the same order (a partner read at one step
+    is the own row of the next, so it comes from cache), then the rows paired with themselves, no
+    flags."""
+    order, flag = _walk_rows(partner)
+    n = order.shape[0]
+    closer = np.zeros(n, np.int64)
+    if inplace:
+        row = -1
+        for k in range(n - 1, -1, -1):
+            if flag[k] & CLOSE:
+                row = order[k]
+            closer[k] = row
+        return order, flag, closer
+    b = partner.shape[0]
+    full = np.empty(b, np.int64)
+    full[:n] = order
+    m = n
+    for i in range(b):
+        if partner[i] == i:
+            full[m] = i
+            m += 1
+    return full, np.zeros(b, np.int8), closer
+
+
 # numpy storage dtype name -> (tag, compute dtype, clip low, clip high)
-_FLOAT_SPEC = {"float32": (_NATIVE, np.float32), "float64": (_NATIVE, np.float64)}
-_INT_BOUNDS = {
+_FLOATS = {"float32": (_NATIVE, np.float32), "float64": (_NATIVE, np.float64),
+           "float16": (_F16, np.float32), "bfloat16": (_BF16, np.float32)}
+_INTS = {
     "int8": (np.float32, -128.0, 127.0),
     "uint8": (np.float32, 0.0, 255.0),
     "int16": (np.float32, -32768.0, 32767.0),
@@ -420,6 +502,7 @@ _INT_BOUNDS = {
     "uint64": (np.float64, 0.0, 2.0**64 - 2048),
 }
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+_TORCH: dict[Any, str] = {}  # torch dtype -> name, filled on first use (mixkit never imports torch)
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -434,42 +517,43 @@ def _host_view(a: Any) -> tuple[np.ndarray, str] | None:
     if isinstance(a, np.ndarray):
         name = a.dtype.name
         if name == "float16":
-            return a.view(np.uint16), "float16"
-        if name in _FLOAT_SPEC or name in _INT_BOUNDS:
-            return a, name
-        return None
+            return a.view(np.uint16), name
+        return (a, name) if name in _FLOATS or name in _INTS else None
     if not type(a).__module__.startswith("torch"):
         return None
     import torch
 
-    if not isinstance(a, torch.Tensor) or a.device.type != "cpu" or a.is_sparse:
+    if not _TORCH:
+        _TORCH.update({getattr(torch, n): n for n in ("float16", "bfloat16", "float32", "float64",
+                                                       "uint8", "int8", "int16", "int32", "int64")})
+    if not isinstance(a, torch.Tensor) or a.device.type != "cpu" or a.layout != torch.strided:
         return None
-    a = a.detach()
-    if a.dtype == torch.bfloat16:
-        return a.view(torch.int16).numpy().view(np.uint16), "bfloat16"
-    if a.dtype == torch.float16:
-        return a.numpy().view(np.uint16), "float16"
-    if a.dtype in (torch.float32, torch.float64, torch.uint8, torch.int8, torch.int16, torch.int32,
-                   torch.int64):
-        return a.numpy(), str(a.dtype).removeprefix("torch.")
-    return None
+    name = _TORCH.get(a.dtype)
+    if name is None:
+        return None
+    if a.requires_grad:
+        a = a.detach()
+    if name == "bfloat16":
+        return a.view(torch.int16).numpy().view(np.uint16), name
+    n = a.numpy()
+    return (n.view(np.uint16) if name == "float16" else n), name
 
 
-class _Call:
-    """Row views of ``x`` and ``out`` and the compile-time choices of one call."""
-
-    __slots__ = ("inplace", "name", "o2", "perm", "shape", "x2")
-
-    def __init__(self, x2: np.ndarray, o2: np.ndarray, name: str, inplace: bool,
-                 perm: tuple[int, ...], shape: tuple[int, ...]) -> None:
-        self.x2, self.o2, self.name, self.inplace, self.perm, self.shape = x2, o2, name, inplace, perm, shape
+def _rows2(a: np.ndarray, perm: tuple[int, ...]) -> np.ndarray | None:
+    """``_layout.rows`` when the view is the array's own memory (C-contiguous in ``perm`` order)."""
+    if not a.transpose(perm).flags.c_contiguous:
+        return None
+    return _layout.rows(a, perm)
 
 
-def _ptr(a: np.ndarray) -> int:
-    return int(a.__array_interface__["data"][0])
+def _perm(a: np.ndarray, item: int) -> tuple[int, ...] | None:
+    if a.flags.c_contiguous:  # the common case, without dense_perm's sort
+        return tuple(range(a.ndim))
+    return _layout.dense_perm(a.shape, tuple(st // item for st in a.strides))
 
 
-def _prepare(x: Any, out: Any) -> _Call | None:
+def _prepare(x: Any, out: Any) -> tuple[np.ndarray, np.ndarray, str, bool, tuple[int, ...]] | None:
+    """(x rows, out rows, dtype name, in place, axis order), or None when not handled."""
     inplace = out is x
     hx = _host_view(x)
     if hx is None:
@@ -487,30 +571,30 @@ def _prepare(x: Any, out: Any) -> _Call | None:
     if not (xn.flags.aligned and on.flags.aligned and on.flags.writeable):
         return None
     item = xn.itemsize
-    if any(s % item for s in xn.strides + on.strides):
+    if any(st % item for st in xn.strides + on.strides):
         return None
-    shape = tuple(int(s) for s in xn.shape)
-    px = _layout.dense_perm(shape, tuple(s // item for s in xn.strides))
-    po = px if inplace else _layout.dense_perm(shape, tuple(s // item for s in on.strides))
-    if px is None or po is None or px != po:
+    shape = xn.shape
+    px = _perm(xn, item)
+    po = px if inplace else _perm(on, item)
+    if px is None or po is None:
         return None
-    x2 = _layout.rows(xn, px)
-    o2 = x2 if inplace else _layout.rows(on, po)
-    # the row views must be the arrays' own memory (a reshape that copied would lose the writes)
-    if not (x2.flags.c_contiguous and o2.flags.c_contiguous and _ptr(x2) == _ptr(xn)
-            and _ptr(o2) == _ptr(on)):
+    if po != px and [a for a in po if shape[a] != 1] != [a for a in px if shape[a] != 1]:
+        return None  # dense in different axis orders (length-1 axes aside, which move nothing)
+    x2 = _rows2(xn, px)
+    o2 = x2 if inplace else _rows2(on, po)
+    if x2 is None or o2 is None:
         return None
-    return _Call(x2, o2, name, inplace, px, shape)
+    return x2, o2, name, inplace, px
 
 
-def _tasks(b: int, n: int, item: int, n_order: int, inplace: bool) -> tuple[int, np.ndarray]:
-    """Block length (elements) and segment bounds into the row order."""
-    threads = max(1, get_num_threads())
+def _tasks(b: int, n: int, item: int, n_order: int, inplace: bool) -> tuple[int, int]:
+    """Block length (elements) and number of row segments; one task is one block of one segment."""
     row_bytes = n * item
-    line = max(1, LINE_BYTES // item)
     if b * row_bytes <= SMALL_BYTES:
-        return n, np.array([0, n_order], np.int64)
+        return n, 1
+    threads = max(1, get_num_threads())
     want = TASKS_PER_THREAD * threads
+    line = max(1, LINE_BYTES // item)
     if inplace:
         nblk = max(-(-row_bytes // INPLACE_BLOCK_BYTES), want)
         nseg = 1
@@ -519,20 +603,7 @@ def _tasks(b: int, n: int, item: int, n_order: int, inplace: bool) -> tuple[int,
         nseg = max(1, min(n_order, -(-want // nblk)))
     blk = -(-n // nblk)
     blk = min(n, max(line, -(-blk // line) * line))
-    segs = np.linspace(0, n_order, nseg + 1).round().astype(np.int64)
-    return blk, segs
-
-
-def _order(partner: np.ndarray, inplace: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Rows in write order and their OPEN/CLOSE flags; out of place the self-paired rows follow."""
-    order, flag = walk_order(partner)
-    if inplace:
-        return order, flag
-    self_rows = np.flatnonzero(partner == np.arange(partner.shape[0])).astype(np.int64)
-    if self_rows.size:
-        order = np.concatenate([order, self_rows])
-        flag = np.concatenate([flag, np.zeros(self_rows.size, np.int8)])
-    return order, np.zeros_like(flag)
+    return blk, nseg
 
 
 def _buffers(inplace: bool, ntask: int, blk: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -540,90 +611,95 @@ def _buffers(inplace: bool, ntask: int, blk: int, dtype: Any) -> tuple[np.ndarra
     return buf, _ro(buf)
 
 
-_DUMMY_F64 = np.zeros((1, 1), np.float64)
-_DUMMY_F64.flags.writeable = False
+_DUMMY_F64 = _ro(np.zeros((1, 1), np.float64))
 
 
-def _mix_call(c: _Call, partner: np.ndarray, mode: int, lam: np.ndarray | None, mask2: np.ndarray | None,
-              inner: int) -> None:
-    b, n = c.x2.shape
-    if c.name in ("float16", "bfloat16"):
-        tag, cdt, lo, hi = (_F16 if c.name == "float16" else _BF16), np.float32, 0.0, 0.0
-    elif c.name in _FLOAT_SPEC:
-        tag, cdt = _FLOAT_SPEC[c.name]
+def _mix_call(x: Any, out: Any, partner: np.ndarray, mode: int, lam: np.ndarray | None,
+              mask: np.ndarray | None, axes: tuple[int, ...]) -> bool:
+    prep = _prepare(x, out)
+    if prep is None:
+        return False
+    x2, o2, name, inplace, perm = prep
+    inner = 1
+    m2 = _DUMMY_F64
+    if mask is not None:
+        spec = _layout.mask_spec(_shape(x), perm, tuple(axes),
+                                 np.asarray(mask, np.float64))
+        if spec is None:
+            return False
+        m2 = _ro(np.ascontiguousarray(spec[0], np.float64))
+        inner = int(spec[1])
+    if name in _FLOATS:
+        tag, cdt = _FLOATS[name]
         lo = hi = 0.0
     else:
-        cdt, lo, hi = _INT_BOUNDS[c.name]
+        cdt, lo, hi = _INTS[name]
         tag = _INT
-    partner = np.ascontiguousarray(partner, np.int64)
-    order, flag = _order(partner, c.inplace)
+    b, n = x2.shape
+    partner = _ro(np.ascontiguousarray(partner, np.int64))
+    order, flag, _ = _plan(partner, inplace)
     if order.shape[0] == 0:
-        return
-    blk, segs = _tasks(b, n, c.x2.itemsize, order.shape[0], c.inplace)
-    nblk = -(-n // blk)
-    bufw, bufr = _buffers(c.inplace, nblk, blk, c.x2.dtype)
+        return True
     if lam is None:
         wa = wb = np.zeros(1, cdt)
     else:
         lam = np.asarray(lam, np.float64)
         wa = lam.astype(cdt)
         wb = (1.0 - lam).astype(cdt)
-    m2 = _DUMMY_F64 if mask2 is None else _ro(np.ascontiguousarray(mask2, np.float64))
-    _mix_kernel(_ro(c.x2), c.o2, _ro(partner), _ro(order), _ro(flag), _ro(segs), blk, c.inplace, mode,
-                _ro(wa), _ro(wb), m2, inner, cdt(lo), cdt(hi), tag, bufw, bufr)
+    blk, nseg = _tasks(b, n, x2.itemsize, order.shape[0], inplace)
+    nblk = -(-n // blk)
+    bufw, bufr = _buffers(inplace, nblk, blk, x2.dtype)
+    args = (_ro(x2), o2, partner, order, flag, nseg, blk, inplace, mode, wa, wb, m2, inner,
+            cdt(lo), cdt(hi), tag, bufw, bufr)
+    if nblk * nseg == 1:
+        _mix_task(0, *args)  # one task: no thread start-up
+    else:
+        _mix_kernel(*args)
+    return True
+
+
+def _shape(a: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in a.shape)
 
 
 def blend(x: Any, out: Any, partner: np.ndarray, lam: np.ndarray) -> bool:
     """``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``; False (nothing written) if not handled."""
-    c = _prepare(x, out)
-    if c is None:
-        return False
-    _mix_call(c, partner, BLEND, lam, None, 1)
-    return True
+    return _mix_call(x, out, partner, BLEND, lam, None, ())
 
 
 def mask_mix(x: Any, out: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...]) -> bool:
     """Per-element weights ``mask`` over ``axes``; False (nothing written) if not handled."""
-    c = _prepare(x, out)
-    if c is None:
-        return False
-    spec = _layout.mask_spec(c.shape, c.perm, tuple(axes), np.asarray(mask, np.float64))
-    if spec is None:
-        return False
-    mask2, inner = spec
-    _mix_call(c, partner, MASK, None, mask2, int(inner))
-    return True
+    return _mix_call(x, out, partner, MASK, None, mask, axes)
 
 
 def paste(x: Any, out: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray,
           axes: tuple[int, ...]) -> bool:
     """``x[partner[i]]`` inside row ``i``'s box, ``x[i]`` outside; False (nothing written) if not handled."""
-    c = _prepare(x, out)
-    if c is None:
+    prep = _prepare(x, out)
+    if prep is None:
         return False
-    spec = _layout.box_spec(c.shape, c.perm, tuple(axes), np.asarray(start, np.int64),
+    x2, o2, _, inplace, perm = prep
+    spec = _layout.box_spec(_shape(x), perm, tuple(axes), np.asarray(start, np.int64),
                             np.asarray(stop, np.int64))
     if spec is None:
         return False
     dims, lo, hi = spec
-    b, n = c.x2.shape
-    partner = np.ascontiguousarray(partner, np.int64)
-    order, flag = _order(partner, c.inplace)
+    b, n = x2.shape
+    partner = _ro(np.ascontiguousarray(partner, np.int64))
+    order, flag, closer = _plan(partner, inplace)
     if order.shape[0] == 0:
         return True
-    # the row that closes the cycle an OPEN step starts (the next CLOSE step at or after it)
-    closes = np.flatnonzero(flag & CLOSE)
-    if closes.size:
-        at = np.minimum(np.searchsorted(closes, np.arange(order.shape[0])), closes.size - 1)
-        closer = order[closes[at]]
+    udt = _UNSIGNED[x2.itemsize]  # a bit copy: one kernel per item size
+    xu = x2.view(udt)
+    ou = xu if inplace else o2.view(udt)
+    blk, nseg = _tasks(b, n, xu.itemsize, order.shape[0], inplace)
+    nblk = -(-n // blk)
+    bufw, bufr = _buffers(inplace, nblk, blk, udt)
+    args = (_ro(xu), ou, partner, order, flag, closer, nseg, blk, inplace,
+            np.ascontiguousarray(dims, np.int64), np.ascontiguousarray(lo, np.int64),
+            np.ascontiguousarray(hi, np.int64), bufw, bufr)
+    if nblk * nseg == 1:
+        _paste_task(0, *args)
     else:
-        closer = np.zeros(order.shape[0], np.int64)
-    udt = _UNSIGNED[c.x2.itemsize]  # a bit copy: one kernel per item size
-    x2 = c.x2.view(udt)
-    o2 = x2 if c.inplace else c.o2.view(udt)
-    blk, segs = _tasks(b, n, x2.itemsize, order.shape[0], c.inplace)
-    bufw, bufr = _buffers(c.inplace, -(-n // blk), blk, udt)
-    _paste_kernel(_ro(x2), o2, _ro(partner), _ro(order), _ro(flag), _ro(closer), _ro(segs), blk,
-                  c.inplace, _ro(np.ascontiguousarray(dims, np.int64)), _ro(np.ascontiguousarray(lo)),
-                  _ro(np.ascontiguousarray(hi)), bufw, bufr)
+        _paste_kernel(*args)
     return True
