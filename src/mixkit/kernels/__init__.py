@@ -28,7 +28,7 @@ from .._validate import check_batch, normalize_axes
 from .._xp import backend
 from . import _reference
 
-__all__ = ["blend", "box_mask", "mask_mix", "paste"]
+__all__ = ["blend", "box_mask", "mask_mix", "mix_index_labels", "paste"]
 
 # The fused backend of each device type; a module is imported on first use, and a backend whose
 # compiler is missing (no numba, no Triton) leaves that device to the reference.
@@ -260,7 +260,23 @@ def mask_mix(x: Any, partner: Any, mask: Any, axes: Any, /, *, out: Any = None) 
     m = np.transpose(m, (0,) + tuple(int(k) + 1 for k in order))
     rows = _rows(b)
     idle = (p == rows) | np.all(m == 1.0, axis=tuple(range(1, m.ndim)))
+    m = np.where(idle.reshape((b,) + (1,) * (m.ndim - 1)), 1.0, m)  # a self row keeps its data exactly
     return _run("mask_mix", x, out, (np.where(idle, rows, p), m, tuple(ax[k] for k in order)))
+
+
+def mix_index_labels(y: Any, partner: np.ndarray, lam: np.ndarray, num_classes: int,
+                     smoothing: float) -> Any:
+    """Mixed dense targets ``(B, num_classes)`` float32 from validated class indices ``y`` ``(B,)``,
+    written in one launch by the fused label kernel of ``y``'s device; None where the device has none
+    (the caller then builds one-hot rows and blends them).
+
+    Row ``i`` is ``lam[i] * t(y[i]) + (1 - lam[i]) * t(y[partner[i]])`` with ``t`` the one-hot row
+    smoothed by ``smoothing``. Indices out of range fail on the device (an asynchronous assert), so
+    nothing is read back to the host.
+    """
+    fused = _fused_backend(y) if backend(y) == "torch" else None
+    mix = getattr(fused, "mix_labels", None)
+    return None if mix is None else mix(y, partner, lam, num_classes, smoothing)
 
 
 def box_mask(shape: tuple[int, ...], axes: Any, start: Any, stop: Any) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._validate import as_generator, check_batch, check_choice, check_probability
 from .._xp import backend
-from ..kernels import blend, mask_mix, paste
+from ..kernels import blend, mask_mix, mix_index_labels, paste
 from ..labels import as_targets, check_labels, mix_targets, pair_targets
 from ..plan import BoxPlan, MaskPlan, MixPlan
 
@@ -156,6 +156,10 @@ class Mixer:
         if self.label_format == "pair":
             return pair_targets(y, plan.partner, plan.lam, num_classes=self.num_classes,
                                 label_smoothing=self.label_smoothing)
+        if len(y.shape) == 1:  # class indices: one fused launch where the device has the kernel
+            fused = mix_index_labels(y, plan.partner, plan.lam, self.num_classes, self.label_smoothing)
+            if fused is not None:
+                return fused
         targets = as_targets(y, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
         return mix_targets(targets, plan.partner, plan.lam)
 
