@@ -27,7 +27,8 @@ from ..plan import MixPlan, freeze_boxes, register_plan_type
 from ..sampling import LAM_MODES, sample_applied
 from ._base import Mixer, finish_box_plan
 
-__all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "resize_paste"]
+__all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "interpolation_taps", "resize_paste",
+           "resize_paste_reference"]
 
 INTERPOLATIONS = ("linear", "area")
 
@@ -94,22 +95,45 @@ class ResizePlan(MixPlan):
 register_plan_type(ResizePlan)
 
 
-def _canvas_weights(sizes: tuple[int, ...], start: np.ndarray, stop: np.ndarray, method: str) -> list[np.ndarray]:
-    """Per axis, ``(B, size, size)`` weights that map a whole sample onto its box (zero rows outside)."""
-    b = start.shape[0]
-    mats = []
-    cache: dict[tuple[int, int], np.ndarray] = {}
-    for k, s in enumerate(sizes):
-        w = np.zeros((b, s, s))
-        for i in range(b):
-            lo, hi = int(start[i, k]), int(stop[i, k])
-            if hi > lo:
-                key = (s, hi - lo)
-                if key not in cache:
-                    cache[key] = interpolation_matrix(s, hi - lo, method)
-                w[i, lo:hi, :] = cache[key]
-        mats.append(w)
-    return mats
+def interpolation_taps(n_in: int, lengths: np.ndarray, method: str = "linear") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of :func:`interpolation_matrix` ``(n_in -> lengths[s])`` for many output lengths at once.
+
+    Returns ``(index, weight, count)``: int64 ``(S, Lmax, T)`` source positions, float64 ``(S, Lmax, T)``
+    weights and int64 ``(S, Lmax)`` taps in use; output ``j`` of row ``s`` is
+    ``sum_t weight[s, j, t] * src[index[s, j, t]]``. Taps past ``count`` (and rows past ``lengths[s]``)
+    have weight 0 and a valid index. ``lengths`` must be >= 1.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    uniq, where = np.unique(lengths, return_inverse=True)
+    if 0 < uniq.size < lengths.size:  # e.g. one box size for the batch: each distinct length once
+        return tuple(a[where.reshape(-1)] for a in interpolation_taps(n_in, uniq, method))  # type: ignore[return-value]
+    lmax = int(lengths.max()) if lengths.size else 0
+    j = np.arange(lmax)[None, :]
+    valid = j < lengths[:, None]
+    scale = (n_in / np.maximum(lengths, 1))[:, None]
+    if method == "linear":
+        src = np.clip((j + 0.5) * scale - 0.5, 0.0, n_in - 1)
+        i0 = np.floor(src).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        w = src - i0
+        index = np.stack([i0, i1], axis=-1)
+        weight = np.stack([1.0 - w, w], axis=-1)
+        count = np.full(valid.shape, 2, dtype=np.int64)
+    else:
+        lo = j * scale
+        hi = lo + scale
+        first = np.floor(lo).astype(np.int64)
+        count = np.minimum(np.ceil(hi).astype(np.int64), n_in) - first
+        taps = int(count[valid].max()) if valid.any() else 1
+        k = first[:, :, None] + np.arange(taps)
+        overlap = np.minimum(hi[:, :, None], k + 1.0) - np.maximum(lo[:, :, None], k.astype(np.float64))
+        overlap = np.where(k < n_in, np.clip(overlap, 0.0, None), 0.0)
+        weight = overlap / np.maximum(overlap.sum(axis=-1, keepdims=True), np.finfo(np.float64).tiny)
+        index = np.minimum(k, n_in - 1)
+    weight = np.where(valid[:, :, None], weight, 0.0)
+    index = np.where(valid[:, :, None], index, 0)
+    count = np.where(valid, count, 0)
+    return index, weight, count
 
 
 def resize_paste(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray, axes: tuple[int, ...],
@@ -117,37 +141,382 @@ def resize_paste(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarra
     """Paste ``x[partner[i]]``, resized to the box ``[start[i], stop[i])`` over ``axes``, into sample ``i``.
 
     ``x``: batch ``(B, ...)`` (NumPy, torch or Array-API); ``partner``: ``(B,)``; ``start``/``stop``:
-    ``(B, len(axes))``. Resampling is computed in float (float32 for integer batches, then rounded).
-    ``out=x`` pastes in place (NumPy and torch).
-    """
-    import array_api_compat
+    ``(B, len(axes))``. Resampling is separable (axis after axis, in increasing axis order, two taps per
+    output for ``"linear"``), computed in float (float32 for integer batches, then rounded half to
+    even and clipped). ``out=x`` pastes in place (NumPy and torch).
 
+    NumPy arrays and torch CPU tensors of float32, float64, uint8, int8 or int16 in a dense layout go
+    through one compiled pass (numba) that reads each partner once and writes each output once;
+    anything else (CUDA, autograd, other libraries) through a vectorised reference of the same
+    arithmetic (:func:`resize_paste_reference`).
+    """
     kind = backend(x)
     if kind == "array_api" and out is not None:
         raise TypeError(f"out= and inplace=True need a NumPy array or a torch tensor; got {type(x).__name__}")
-    xp = array_api_compat.array_namespace(x)
-    dev = array_api_compat.device(x)
-    ndim = len(x.shape)
-    sizes = tuple(int(x.shape[a]) for a in axes)
-    is_float = xp.isdtype(x.dtype, "real floating")
-    cdt = x.dtype if is_float else xp.float32
-    part = xp.astype(xp.take(x, xp.asarray(np.array(partner, dtype=np.int64), device=dev), axis=0), cdt)
-    for a, w in zip(axes, _canvas_weights(sizes, start, stop, interpolation)):
-        moved = xp.expand_dims(xp.moveaxis(part, a, -1), axis=-2)  # (B, ..., 1, size)
-        wt = xp.asarray(np.swapaxes(w, 1, 2).reshape((w.shape[0],) + (1,) * (ndim - 2) + w.shape[1:]),
-                        dtype=cdt, device=dev)
-        part = xp.moveaxis(xp.squeeze(xp.matmul(moved, wt), axis=-2), -1, a)
-    if not is_float:
-        info = xp.iinfo(x.dtype)
-        part = xp.astype(xp.clip(xp.round(part), info.min, info.max), x.dtype)
-    inside = xp.asarray(box_mask(tuple(int(s) for s in x.shape), tuple(axes), start, stop), device=dev)
-    res = xp.where(inside, part, x)
+    partner = np.asarray(partner, dtype=np.int64)
+    start = np.asarray(start, dtype=np.int64).reshape(len(partner), len(axes))
+    stop = np.asarray(stop, dtype=np.int64).reshape(len(partner), len(axes))
+    done = _resize_paste_cpu(x, partner, start, stop, tuple(axes), interpolation, out)
+    if done is not None:
+        return done
+    res = resize_paste_reference(x, partner, start, stop, tuple(axes), interpolation)
     if out is None:
         return res
     if kind == "torch":
         return out.copy_(res)
     out[...] = res
     return out
+
+
+def _compute_dtype(xp: Any, dtype: Any) -> Any:
+    return dtype if xp.isdtype(dtype, "real floating") else xp.float32
+
+
+def resize_paste_reference(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                           axes: tuple[int, ...], interpolation: str = "linear") -> Any:
+    """The vectorised form of :func:`resize_paste` (any Array-API library and device, differentiable
+    with torch): the partners gathered, resampled axis after axis with :func:`interpolation_taps`
+    (``acc = w_0 * v_0 + w_1 * v_1 + ...`` in the compute dtype), placed on the canvas and selected
+    inside the boxes. Returns a new array."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    dev = array_api_compat.device(x)
+    shape = tuple(int(s) for s in x.shape)
+    b = shape[0]
+    has = np.all(stop > start, axis=1) if b else np.zeros(0, bool)
+    if not has.any():
+        return x.clone() if backend(x) == "torch" else xp.asarray(x, copy=True)
+    cdt = _compute_dtype(xp, x.dtype)
+    part = xp.astype(xp.take(x, xp.asarray(np.array(partner, dtype=np.int64), device=dev), axis=0), cdt)
+    order = sorted(range(len(axes)), key=lambda k: axes[k])
+    lens = np.where(has[:, None], stop - start, 1)
+    for k in order:
+        a = axes[k]
+        index, weight, _ = interpolation_taps(shape[a], lens[:, k], interpolation)
+        part = _along(xp, dev, part, a, index, xp.asarray(weight, dtype=cdt, device=dev))
+    for k in order:  # the resized partner onto the sample's canvas (positions outside are dropped below)
+        a = axes[k]
+        pos = np.clip(np.arange(shape[a])[None, :] - start[:, k][:, None], 0, int(part.shape[a]) - 1)
+        part = _along(xp, dev, part, a, pos[:, :, None], None)
+    if not xp.isdtype(x.dtype, "real floating"):
+        info = xp.iinfo(x.dtype)
+        part = xp.astype(xp.clip(xp.round(part), info.min, info.max), x.dtype)
+    inside = box_mask(shape, tuple(axes), np.where(has[:, None], start, 0), np.where(has[:, None], stop, 0))
+    return xp.where(xp.asarray(inside, device=dev), part, x)
+
+
+def _along(xp: Any, dev: Any, a: Any, axis: int, index: np.ndarray, weight: Any) -> Any:
+    """``sum_t weight[:, :, t] * take_along(a, index[:, :, t])`` along ``axis`` (per-sample positions
+    ``(B, L, T)``; ``weight=None``: a plain gather of tap 0)."""
+    ndim = len(a.shape)
+    bshape = [1] * ndim
+    bshape[0], bshape[axis] = int(index.shape[0]), int(index.shape[1])
+    full = [int(s) for s in a.shape]
+    full[axis] = int(index.shape[1])
+    acc = None
+    for t in range(index.shape[2] if weight is not None else 1):
+        it = xp.broadcast_to(xp.reshape(xp.asarray(np.ascontiguousarray(index[:, :, t]), device=dev), tuple(bshape)),
+                             tuple(full))
+        term = xp.take_along_axis(a, it, axis=axis)
+        if weight is not None:
+            term = term * xp.reshape(weight[:, :, t], tuple(bshape))
+        acc = term if acc is None else acc + term
+    return acc
+
+
+# ----------------------------------------------------------------------------------------------------
+# CPU: one compiled pass (numba, compiled on first use and cached on disk)
+# ----------------------------------------------------------------------------------------------------
+
+_CPU_DTYPES = ("float32", "float64", "uint8", "int8", "int16")
+_kernels: dict[str, Any] = {}
+
+
+def _cpu_kernels() -> dict[str, Any]:
+    """The compiled kernels (built on first use). Out of place: one pass that copies each sample and
+    writes its resized box. In place: every box resized into a compact buffer first, then pasted.
+
+    Arrays are flat and offsets unsigned, so the inner loops index from a provably non-negative base
+    (numba's negative-index wraparound would otherwise keep LLVM from vectorising them), and no array
+    view is made per line (each view is an atomic reference count shared by all threads).
+    """
+    if _kernels:
+        return _kernels
+    from numba import njit, prange
+
+    u = np.uint64
+
+    @njit(cache=True, nogil=True)
+    def box_plane(x, xo, n2, width, s, l1, l2, l3, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3, inner, part,
+                  block, dst, d0, d1, d2, lo, hi, rounded):  # pragma: no cover
+        linear3 = i3.shape[2] == 2  # every output of the last axis has exactly two taps
+        # Sample s's box for one plane, resized from the partner's plane at flat offset xo, written to
+        # dst[d0 + q1 * d1 + q2 * d2 + q3 * inner + ei]. Separable, axis after axis as the reference:
+        # v1 = sum_t w1 * x, v2 = sum_t w2 * v1, v3 = sum_t w3 * v2 (first term, then +).
+        nw = u(width)
+        for q1 in range(l1):
+            # axes 1 and 2: the lines (q1, q2, :) of v2, each a vectorised loop over the last axis
+            for q2 in range(l2):
+                row = u(q2) * nw
+                n_t2 = c2[s, q2]
+                if dummy and n_t2 == 2:  # the common case (2-D boxes, linear): both taps in one loop
+                    oa = xo + u(i2[s, q2, 0]) * nw
+                    ob = xo + u(i2[s, q2, 1]) * nw
+                    ba, bb = w2[s, q2, 0], w2[s, q2, 1]
+                    for e in range(nw):
+                        block[row + e] = ba * x[oa + e] + bb * x[ob + e]
+                    continue
+                for t2 in range(n_t2):
+                    b2 = w2[s, q2, t2]
+                    if dummy:  # no first box axis: v1 is x itself (a weight of 1 changes nothing)
+                        o = xo + u(i2[s, q2, t2]) * nw
+                        if t2 == 0:
+                            for e in range(nw):
+                                block[row + e] = b2 * x[o + e]
+                        else:
+                            for e in range(nw):
+                                block[row + e] = block[row + e] + b2 * x[o + e]
+                        continue
+                    for t1 in range(c1[s, q1]):
+                        b1 = w1[s, q1, t1]
+                        o = xo + (u(i1[s, q1, t1]) * u(n2) + u(i2[s, q2, t2])) * nw
+                        if t1 == 0:
+                            for e in range(nw):
+                                part[e] = b1 * x[o + e]
+                        else:
+                            for e in range(nw):
+                                part[e] = part[e] + b1 * x[o + e]
+                    if t2 == 0:
+                        for e in range(nw):
+                            block[row + e] = b2 * part[e]
+                    else:
+                        for e in range(nw):
+                            block[row + e] = block[row + e] + b2 * part[e]
+            # the last axis: gathers from each line of v2
+            if inner == 1 and linear3:  # two taps per output
+                for q2 in range(l2):
+                    row = u(q2 * width)
+                    o = u(d0 + q1 * d1 + q2 * d2)
+                    for q3 in range(u(l3)):
+                        acc = w3[s, q3, 0] * block[row + u(i3[s, q3, 0])] + w3[s, q3, 1] * block[row + u(i3[s, q3, 1])]
+                        if rounded:
+                            acc = min(max(np.rint(acc), lo), hi)
+                        dst[o + q3] = acc
+                continue
+            for q2 in range(l2):
+                row = q2 * width
+                o = d0 + q1 * d1 + q2 * d2
+                for q3 in range(l3):
+                    n_t3 = c3[s, q3]
+                    for ei in range(inner):
+                        acc = w3[s, q3, 0] * block[row + i3[s, q3, 0] * inner + ei]
+                        for t3 in range(1, n_t3):
+                            acc = acc + w3[s, q3, t3] * block[row + i3[s, q3, t3] * inner + ei]
+                        if rounded:
+                            acc = min(max(np.rint(acc), lo), hi)
+                        dst[o + q3 * inner + ei] = acc
+
+    @njit(cache=True, nogil=True)
+    def write_line(out, o, line, lo3, n, lo, hi, rounded):  # pragma: no cover
+        if rounded:
+            for e in range(u(n)):
+                out[o + e] = min(max(np.rint(line[u(lo3) + e]), lo), hi)
+        else:
+            for e in range(u(n)):
+                out[o + e] = line[u(lo3) + e]
+
+    @njit(cache=True, nogil=True)
+    def oop_task(task, x, out, dims, partner, slot, start, lens, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3,
+                 inner, lo, hi, rounded, cdt_one):  # pragma: no cover
+        # one (b, m) plane: copied from x, then b's box, resized from the partner's plane, written into it
+        m_count, n1, n2, width = dims[1], dims[2], dims[3], dims[4]
+        plane = u(n1 * n2 * width)
+        b = task // m_count
+        m = task - b * m_count
+        o = u(task) * plane
+        for e in range(plane):
+            out[o + e] = x[o + e]
+        s = slot[b]
+        if s < 0:
+            return
+        l1, l2, l3 = lens[s, 0], lens[s, 1], lens[s, 2]
+        part = np.empty(width, dtype=type(cdt_one))
+        block = np.empty(l2 * width, dtype=type(cdt_one))
+        xo = u(partner[b] * m_count + m) * plane
+        d0 = task * n1 * n2 * width + ((start[b, 0] * n2 + start[b, 1]) * width + start[b, 2] * inner)
+        box_plane(x, xo, n2, width, s, l1, l2, l3, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3, inner, part, block,
+                  out, d0, n2 * width, width, lo, hi, rounded)
+
+    @njit(cache=True, parallel=True, nogil=True)
+    def resize_paste_oop(x, out, dims, partner, slot, start, lens, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3,
+                         inner, lo, hi, rounded, cdt_one):  # pragma: no cover
+        # x, out: flat (B, M, n1, n2, n3 * inner) in distinct memory; a task per (sample, leading index)
+        for task in prange(dims[0] * dims[1]):
+            oop_task(np.int64(task), x, out, dims, partner, slot, start, lens, dummy, i1, w1, c1, i2, w2, c2, i3,
+                     w3, c3, inner, lo, hi, rounded, cdt_one)
+
+    @njit(cache=True, nogil=True)
+    def resize_task(task, x, dims, partner, sel, lens, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3, inner,
+                    offsets, res):  # pragma: no cover
+        m_count, n1, n2, width = dims[1], dims[2], dims[3], dims[4]
+        s = task // m_count
+        m = task - s * m_count
+        l1, l2, l3 = lens[s, 0], lens[s, 1], lens[s, 2]
+        part = np.empty(width, dtype=res.dtype)
+        block = np.empty(l2 * width, dtype=res.dtype)
+        xo = u(partner[sel[s]] * m_count + m) * u(n1 * n2 * width)
+        base = offsets[s] + m * (l1 * l2 * l3 * inner)
+        zero = res[0] * 0
+        box_plane(x, xo, n2, width, s, l1, l2, l3, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3, inner, part, block,
+                  res, base, l2 * l3 * inner, l3 * inner, zero, zero, False)
+
+    @njit(cache=True, parallel=True, nogil=True)
+    def resize_boxes(x, dims, partner, sel, lens, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3, inner, offsets,
+                     res):  # pragma: no cover
+        # in place, phase 1: sample sel[s]'s box into block s of res, laid out (M, L1, L2, L3 * inner)
+        for task in prange(sel.shape[0] * dims[1]):
+            resize_task(np.int64(task), x, dims, partner, sel, lens, dummy, i1, w1, c1, i2, w2, c2, i3, w3, c3,
+                        inner, offsets, res)
+
+    @njit(cache=True, nogil=True)
+    def paste_task(task, out, dims, sel, start, lens, inner, offsets, res, lo, hi, rounded):  # pragma: no cover
+        m_count, n1, n2, width = dims[1], dims[2], dims[3], dims[4]
+        s = task // m_count
+        m = task - s * m_count
+        b = sel[s]
+        l1, l2, l3 = lens[s, 0], lens[s, 1], lens[s, 2]
+        n = l3 * inner
+        base = offsets[s] + m * (l1 * l2 * n)
+        o = u(b * m_count + m) * u(n1 * n2 * width)
+        for q1 in range(l1):
+            for q2 in range(l2):
+                d = o + u(((start[b, 0] + q1) * n2 + start[b, 1] + q2) * width + start[b, 2] * inner)
+                write_line(out, d, res, base + (q1 * l2 + q2) * n, n, lo, hi, rounded)
+
+    @njit(cache=True, parallel=True, nogil=True)
+    def paste_boxes(out, dims, sel, start, lens, inner, offsets, res, lo, hi, rounded):  # pragma: no cover
+        # in place, phase 2: block s of res into sample sel[s]'s box
+        for task in prange(sel.shape[0] * dims[1]):
+            paste_task(np.int64(task), out, dims, sel, start, lens, inner, offsets, res, lo, hi, rounded)
+
+    _kernels.update(oop=resize_paste_oop, resize=resize_boxes, paste=paste_boxes)
+    return _kernels
+
+
+def _memory_perm(a: np.ndarray) -> tuple[int, ...] | None:
+    """The axis order (batch axis first) in which ``a`` is C-contiguous, or None."""
+    if a.flags.c_contiguous:
+        return tuple(range(a.ndim))
+    rest = sorted((d for d in range(1, a.ndim) if a.shape[d] != 1), key=lambda d: -a.strides[d])
+    perm = (0,) + tuple(d for d in range(1, a.ndim) if a.shape[d] == 1) + tuple(rest)
+    return perm if np.transpose(a, perm).flags.c_contiguous else None
+
+
+def _new_output(x: Any, xa: np.ndarray, kind: str) -> Any:
+    if kind == "numpy":
+        return np.empty_like(x)
+    import torch
+
+    if x.is_contiguous() and xa.nbytes >= 32 << 20:
+        # NumPy's allocator asks for huge pages: far fewer page faults on first touch
+        return torch.from_numpy(np.empty(xa.shape, dtype=xa.dtype))
+    return torch.empty_like(x, memory_format=torch.preserve_format)
+
+
+def _host_view(a: Any, kind: str) -> np.ndarray | None:
+    if kind == "numpy":
+        return a
+    if a.device.type != "cpu" or str(a.dtype).replace("torch.", "") not in _CPU_DTYPES:
+        return None
+    return a.detach().numpy()
+
+
+def _resize_paste_cpu(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarray, axes: tuple[int, ...],
+                      interpolation: str, out: Any) -> Any:
+    """The compiled CPU path, or None when it does not apply (then the reference runs)."""
+    kind = backend(x)
+    if kind == "array_api":
+        return None
+    if kind == "torch":
+        import torch
+
+        if x.requires_grad and torch.is_grad_enabled():
+            return None
+    xa = _host_view(x, kind)
+    if xa is None or xa.dtype.name not in _CPU_DTYPES or xa.size == 0 or len(axes) > 3:
+        return None
+    perm = _memory_perm(xa)
+    if perm is None:
+        return None
+    pos = [perm.index(a) for a in axes]
+    order = sorted(range(len(axes)), key=lambda k: axes[k])  # the reference's order: increasing axis
+    mem = [pos[k] for k in order]
+    if mem != list(range(mem[0], mem[0] + len(mem))):
+        return None  # box axes not adjacent in memory, or in another order there
+    try:
+        kernels = _cpu_kernels()
+    except ImportError:
+        return None
+    fresh = out is None
+    target = _new_output(x, xa, kind) if fresh else out
+    ta = _host_view(target, kind)
+    if ta is None or ta.dtype != xa.dtype or _memory_perm(ta) != perm or not ta.flags.writeable:
+        return None
+    same = ta.__array_interface__["data"][0] == xa.__array_interface__["data"][0] and ta.strides == xa.strides
+    if not same and np.shares_memory(ta, xa):
+        return None  # partly overlapping buffers: the reference writes through a fresh array
+    xm, om = np.transpose(xa, perm), np.transpose(ta, perm)
+    shape = xm.shape
+    first, last = mem[0], mem[-1]
+    m_count = int(np.prod(shape[1:first], dtype=np.int64))
+    inner = int(np.prod(shape[last + 1:], dtype=np.int64))
+    box = [1] * (3 - len(axes)) + [shape[p] for p in mem]
+    view = (shape[0], m_count, box[0], box[1], box[2] * inner)
+    xv, ov = xm.reshape(view), om.reshape(view)
+
+    b = shape[0]
+    has = np.all(stop > start, axis=1)
+    sel = np.flatnonzero(has).astype(np.int64)
+    ext = np.ones((b, 3), dtype=np.int64)
+    beg = np.zeros((b, 3), dtype=np.int64)
+    for d, k in enumerate(order):
+        ext[:, 3 - len(axes) + d] = (stop - start)[:, k]
+        beg[:, 3 - len(axes) + d] = start[:, k]
+    lens = ext[sel]
+    cdt = np.float64 if xa.dtype == np.float64 else np.float32
+    taps = []
+    for d in range(3):
+        if d < 3 - len(axes):  # a padding axis of length 1: one tap of weight 1
+            idx, w, c = np.zeros((len(sel), 1, 1), np.int64), np.ones((len(sel), 1, 1)), np.ones((len(sel), 1), np.int64)
+        else:
+            idx, w, c = interpolation_taps(box[d], lens[:, d], interpolation)
+        taps += [np.ascontiguousarray(idx), np.ascontiguousarray(w, dtype=cdt), np.ascontiguousarray(c)]
+    dummy = len(axes) < 3
+    rounded = xa.dtype.kind in "iu"
+    info = np.iinfo(xa.dtype) if rounded else None
+    lo, hi = (cdt(info.min), cdt(info.max)) if rounded else (cdt(0), cdt(0))
+    dims = np.array(view, dtype=np.int64)
+    xf, of = xv.reshape(-1), ov.reshape(-1)
+    if not same:
+        slot = np.full(b, -1, dtype=np.int64)
+        slot[sel] = np.arange(len(sel))
+        kernels["oop"](xf, of, dims, partner, slot, beg, lens, dummy, *taps, inner, lo, hi, rounded, cdt(1))
+        return target
+    if len(sel):
+        block = m_count * lens.prod(axis=1) * inner
+        offsets = np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64)
+        res = np.empty(int(block.sum()), dtype=cdt)
+        kernels["resize"](xf, dims, partner, sel, lens, dummy, *taps, inner, offsets, res)
+        kernels["paste"](of, dims, sel, beg, lens, inner, offsets, res, lo, hi, rounded)
+    return target
+    if len(sel):
+        block = m_count * lens.prod(axis=1) * inner
+        offsets = np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64)
+        res = np.empty(int(block.sum()), dtype=cdt)
+        kernels["resize"](xv, partner, sel, lens, dummy, *taps, inner, offsets, res)
+        kernels["paste"](ov, sel, beg, lens, inner, offsets, res, lo, hi, rounded)
+    return target
 
 
 class ResizeMix(Mixer):
