@@ -24,7 +24,7 @@ from .._validate import (
     check_range,
     normalize_axes,
 )
-from .._xp import to_numpy
+from .._xp import backend, to_numpy
 from ..labels import check_labels
 from ..pairing import PAIRINGS, sample_partner
 from ..plan import BoxPlan, MaskPlan
@@ -357,10 +357,10 @@ class SaliencyMix(Mixer):
     def saliency_maps(self, x: Any, axes: tuple[int, ...]) -> np.ndarray:
         """Saliency ``(B, *sizes)`` (float64 NumPy) of the batch ``x`` over ``axes``."""
         if callable(self.saliency):
-            maps = np.asarray(to_numpy(self.saliency(x)), dtype=np.float64)
-        else:
-            maps = spectral_residual_saliency(to_numpy(x), axes)
-        return maps
+            maps = self.saliency(x)
+        else:  # torch tensors on their own device, anything else through NumPy
+            maps = spectral_residual_saliency(x if backend(x) == "torch" else to_numpy(x), axes)
+        return np.asarray(to_numpy(maps), dtype=np.float64)
 
     def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
                x: Any = None, saliency: Any = None) -> BoxPlan:
