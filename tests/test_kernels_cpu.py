@@ -529,3 +529,29 @@ def test_big_batches_use_many_tasks_and_stay_exact():
     assert_same(out, want, "float32")
     assert _cpu.blend(x, x, partner, lam)
     assert_same(x, want, "float32")
+
+
+@pytest.mark.parametrize(("lib", "name"), [("numpy", n) for n in NP_DTYPES]
+                         + [("torch", n) for n in TORCH_DTYPES])
+@pytest.mark.parametrize("how", ["out", "inplace"])
+@pytest.mark.parametrize("tiny", [False, True])
+def test_every_dtype_through_every_kernel(lib, name, how, tiny):
+    """A fixed batch per dtype (hypothesis draws only some of them): soft and 0/1 weights, a cycle,
+    a pair and a repeat in the mapping, boxes over two axes."""
+    partner = np.array([1, 2, 0, 4, 3, 3])
+    rng = np.random.default_rng(7)
+    shape = (6, 3, 4, 6)
+    lam = idle_self_rows(weights(rng, 6), partner)
+    mask = idle_self_rows(weights(rng, (6, 4, 6)), partner)
+    start = np.array([[0, 1], [1, 0], [2, 2], [0, 0], [1, 3], [3, 5]])
+    stop = np.array([[4, 5], [3, 6], [3, 4], [4, 6], [2, 6], [4, 6]])
+    for fn, args, want in [
+        ("blend", (partner, lam), lambda x: oracle_blend(x, partner, lam, name)),
+        ("mask_mix", (partner, mask, (2, 3)), lambda x: oracle_mask(x, partner, mask, (2, 3), name)),
+        ("paste", (partner, start, stop, (2, 3)), lambda x: oracle_paste(x, partner, start, stop, (2, 3))),
+    ]:
+        case = {"lib": lib, "name": name, "shape": shape, "perm": (0, 1, 2, 3), "how": how,
+                "seed": 11, "tiny": tiny}
+        x, got, ok = run(fn, case, *args)
+        assert ok
+        assert_same(got, want(x), name)

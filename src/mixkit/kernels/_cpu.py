@@ -56,9 +56,9 @@ _INT = np.int64(0)  # integers: rint, clip, cast, clamp
 
 # Task sizes (bytes of one block of one row). Out of place, a task walks a run of rows for one
 # block; in place, one block over all rows. See benchmarks/README.md for how they were chosen.
-OOP_BLOCK_BYTES = 64 << 10
-INPLACE_BLOCK_BYTES = 32 << 10
-TASKS_PER_THREAD = 4
+OOP_BLOCK_BYTES = 256 << 10
+INPLACE_BLOCK_BYTES = 64 << 10
+TASKS_PER_THREAD = 2
 LINE_BYTES = 64  # blocks start on cache-line multiples within a row
 SMALL_BYTES = 256 << 10  # below this many bytes of x, one task (thread start-up costs more)
 
@@ -181,12 +181,12 @@ def _mix_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
     if a.bitwidth <= 16:
         def small(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * np.float32(a) + wb * np.float32(b)
-            return _f32_bits(r + np.float32(12582912.0))
+            return np.int32(_f32_bits(r + np.float32(12582912.0)))  # int32: unifies with a and b
         return small
     if a.bitwidth == 32:
         def mid(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * np.float64(a) + wb * np.float64(b)
-            return _f64_bits(r + 6755399441055744.0)
+            return np.int64(_f64_bits(r + 6755399441055744.0))  # int64: unifies with a and b
         return mid
     # 64 bits: float64 rounds a and b themselves, so the result is clipped and clamped
     if a.bitwidth == 64 and not a.signed:
@@ -259,21 +259,34 @@ def _blend_run(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1
 
 
 @njit(cache=True)
-def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, m: Any, mr: int,
-                moff: int, lo: Any, hi: Any, tag: Any, inplace: bool) -> None:  # pragma: no cover
-    """One weight per element, ``m[mr, j - moff]``; weights 1 and 0 give the used source exactly."""
+def _weights(wbuf: Any, mask2: Any, i: int, m0: int, m1: int, lo: Any) -> None:  # pragma: no cover
+    """``wbuf[0, k - m0] = cdt(w)``, ``wbuf[1, k - m0] = cdt(1.0 - w)`` for ``w = mask2[i, k]``."""
+    ms = mask2[i, m0:m1]
+    wa = wbuf[0, :m1 - m0]
+    wb = wbuf[1, :m1 - m0]
+    for k in range(m1 - m0):
+        w = ms[k]
+        wa[k] = _as(w, lo)
+        wb[k] = _as(1.0 - w, lo)
+
+
+@njit(cache=True)
+def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, wbuf: Any,
+                woff: int, lo: Any, hi: Any, tag: Any, inplace: bool) -> None:  # pragma: no cover
+    """One weight per element, ``wbuf[:, j - woff]`` (already in the compute dtype); weights 1 and
+    0 give the used source exactly."""
     one = _as(1.0, lo)
     zero = _as(0.0, lo)
     d = o[i, c0:c1]
     b = src[sr, c0 - soff:c1 - soff]
-    ms = m[mr, c0 - moff:c1 - moff]
+    wa_ = wbuf[0, c0 - woff:c1 - woff]
+    wb_ = wbuf[1, c0 - woff:c1 - woff]
     if inplace:
         for j in range(c1 - c0):
-            w = ms[j]
-            wa = _as(w, lo)
+            wa = wa_[j]
             aj = d[j]
             bj = b[j]
-            v = _mix(aj, bj, wa, _as(1.0 - w, lo), lo, hi, tag)
+            v = _mix(aj, bj, wa, wb_[j], lo, hi, tag)
             if wa == zero:
                 v = bj
             if wa == one:
@@ -282,11 +295,10 @@ def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c
         return
     a = x[i, c0:c1]
     for j in range(c1 - c0):
-        w = ms[j]
-        wa = _as(w, lo)
+        wa = wa_[j]
         aj = a[j]
         bj = b[j]
-        v = _mix(aj, bj, wa, _as(1.0 - w, lo), lo, hi, tag)
+        v = _mix(aj, bj, wa, wb_[j], lo, hi, tag)
         if wa == zero:
             v = bj
         if wa == one:
@@ -297,13 +309,16 @@ def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c
 @njit(cache=True)
 def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: int, inplace: bool,
              mode: int, wa_row: Any, wb_row: Any, mask2: Any, inner: int, lo: Any, hi: Any,
-             tag: Any) -> None:  # pragma: no cover
+             tag: Any, wbuf: Any) -> None:  # pragma: no cover
     """Row ``i``, elements ``[e0, e1)``: ``o = combine(x[i], src)``, as runs of one kind each."""
     z = np.int64(0)
     m = mask2.shape[1]
     q = e0 // inner
     mi = q % m
     r = e0 - q * inner
+    whole = mode != BLEND and inner == 1 and e1 - e0 >= 2 * m
+    if whole:  # the mask row is used more than once: its weights are converted once
+        _weights(wbuf, mask2, i, z, m, lo)
     j = e0
     while j < e1:
         if mode == BLEND:
@@ -312,7 +327,11 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
             wb = wb_row[i]
         elif inner == 1:  # a weight per element, up to the end of the mask row
             je = min(e1, j + m - mi)
-            _mask_elems(o, i, x, src, sr, soff, j, je, mask2, i, j - mi, lo, hi, tag, inplace)
+            if whole:
+                _mask_elems(o, i, x, src, sr, soff, j, je, wbuf, j - mi, lo, hi, tag, inplace)
+            else:
+                _weights(wbuf, mask2, i, mi, mi + je - j, lo)
+                _mask_elems(o, i, x, src, sr, soff, j, je, wbuf, j, lo, hi, tag, inplace)
             j = je
             mi = 0
             continue
@@ -340,6 +359,8 @@ def _mix_task(task, x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row
               lo, hi, tag, bufw, bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
     """One block of elements over one segment of the row order."""
     z = np.int64(0)
+    # mask weights of one row in the compute dtype (per-element masks only)
+    wbuf = np.empty((2, mask2.shape[1] if mode != BLEND and inner == 1 else 1), wa_row.dtype)
     n = x.shape[1]
     nblk = (n + blk - 1) // blk
     n_order = order.shape[0]
@@ -359,7 +380,7 @@ def _mix_task(task, x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row
         if f & CLOSE:
             src, sr, soff = bufr, task, e0
         _row_mix(o, i, x, src, sr, soff, e0, e1, inplace, mode, wa_row, wb_row, mask2, inner, lo, hi,
-                 tag)
+                 tag, wbuf)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -375,51 +396,43 @@ def _mix_kernel(x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row, wb
 
 
 @njit(cache=True)
-def _paste_row(o: Any, i: int, doff: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: int,
-               dims: Any, lo: Any, hi: Any, li: int, box_only: bool) -> None:  # pragma: no cover
-    """Elements ``[e0, e1)`` of row ``i``: ``src`` inside the box of row ``li``, ``x[i]`` outside
-    (``box_only``: only the inside is written). ``o`` is written at ``j - doff``.
+def _box_runs(o: Any, i: int, doff: int, src: Any, sr: int, soff: int, e0: int, e1: int, dims: Any,
+              lo: Any, hi: Any, li: int) -> None:  # pragma: no cover
+    """Copy ``src`` into ``o`` over the part of row ``li``'s box within elements ``[e0, e1)``
+    (``o`` written at ``j - doff``, ``src`` read at ``j - soff``).
 
-    A line (last dimension) inside the box is three runs: ``x[i]`` before ``lo3``, ``src`` in
-    ``[lo3, hi3)``, ``x[i]`` after; a line outside the box is one run of ``x[i]``."""
-    z = np.int64(0)
-    d1 = dims[1]
-    d2 = dims[2]
+    Only the box's lines are visited: (d0, d1, d2) inside the box whose line meets the block, each
+    one run ``[lo3, hi3)`` of the last dimension."""
+    n1 = dims[1]
+    n2 = dims[2]
     d3 = dims[3]
     lo3 = lo[li, 3]
     hi3 = hi[li, 3]
-    j = e0
-    while j < e1:
-        line = j // d3
-        ls = line * d3
-        le = min(ls + d3, e1)
-        t = line // d2
-        c2 = line - t * d2
-        c0 = t // d1
-        c1 = t - c0 * d1
-        inside = (lo[li, 0] <= c0 < hi[li, 0] and lo[li, 1] <= c1 < hi[li, 1]
-                  and lo[li, 2] <= c2 < hi[li, 2] and lo3 < hi3)
-        # runs [j, b0) from x[i], [b0, b1) from src, [b1, le) from x[i]
-        b0 = le
-        b1 = le
-        if inside:
-            b0 = min(le, max(j, ls + lo3))
-            b1 = max(b0, min(le, ls + hi3))
-        for piece in range(3):
-            if piece == 0:
-                c_lo, c_hi, s, s_r, s_off = j, b0, x, i, z
-            elif piece == 1:
-                c_lo, c_hi, s, s_r, s_off = b0, b1, src, sr, soff
-            else:
-                c_lo, c_hi, s, s_r, s_off = b1, le, x, i, z
-            if c_hi > c_lo and (piece == 1 or not box_only):
-                _copy(o, i, doff, s, s_r, s_off, c_lo, c_hi)
-        j = le
+    if lo3 >= hi3:
+        return
+    first = e0 // d3  # the lines the block meets
+    last = (e1 - 1) // d3
+    for c0 in range(lo[li, 0], hi[li, 0]):
+        base0 = c0 * n1
+        if (base0 + n1) * n2 <= first or base0 * n2 > last:
+            continue
+        for c1 in range(lo[li, 1], hi[li, 1]):
+            base1 = (base0 + c1) * n2
+            if base1 + n2 <= first or base1 > last:
+                continue
+            for c2 in range(max(lo[li, 2], first - base1), min(hi[li, 2], last - base1 + 1)):
+                ls = (base1 + c2) * d3
+                r0 = max(e0, ls + lo3)
+                r1 = min(e1, ls + hi3)
+                if r1 > r0:
+                    _copy(o, i, doff, src, sr, soff, r0, r1)
 
 
 @njit(cache=True, nogil=True)
 def _paste_task(task, x, o, partner, order, flag, closer, nseg, blk, inplace, dims, lo, hi, bufw,
                 bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """One block of elements over one segment of the row order. Out of place a row's block is
+    copied whole, then its box is written over it from the partner (still in cache)."""
     z = np.int64(0)
     n = x.shape[1]
     nblk = (n + blk - 1) // blk
@@ -431,17 +444,16 @@ def _paste_task(task, x, o, partner, order, flag, closer, nseg, blk, inplace, di
         i = order[k]
         p = partner[i]
         f = flag[k]
-        # OPEN: save what the cycle's last row will read (row i inside that row's box)
-        dst, d_r, d_off, s, s_r, s_off, li, only = o, i, z, x, p, z, i, inplace
-        if f & OPEN:
-            dst, d_r, d_off, s_r, li, only = bufw, task, e0, i, closer[k], True
-        elif f & CLOSE:
+        if f & OPEN:  # save what the cycle's last row will read: row i inside that row's box
+            _box_runs(bufw, task, e0, x, i, z, e0, e1, dims, lo, hi, closer[k])
+        if not inplace:
+            _copy(o, i, z, x, i, z, e0, e1)
+            if p == i:
+                continue
+        s, s_r, s_off = x, p, z
+        if f & CLOSE:
             s, s_r, s_off = bufr, task, e0
-        elif p == i:  # out of place only: a plain copy (the box of a self-paired row is never used)
-            s_r = i
-        _paste_row(dst, d_r, d_off, x, s, s_r, s_off, e0, e1, dims, lo, hi, li, only)
-        if f & OPEN:  # then row i itself, from its partner
-            _paste_row(o, i, z, x, x, p, z, e0, e1, dims, lo, hi, i, inplace)
+        _box_runs(o, i, z, s, s_r, s_off, e0, e1, dims, lo, hi, i)
 
 
 @njit(parallel=True, cache=True, nogil=True)
