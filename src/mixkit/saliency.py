@@ -132,7 +132,7 @@ def _saliency_block(grey: Any, blur: float, ops: _Ops) -> Any:
     zero = amp == 0
     residual = spec * (gain / ops.where(zero, 1.0, amp)) + ops.where(zero, gain, 0.0)
     back = ops.irfftn(residual, sizes, fax)
-    return gaussian_blur(back * back, blur, fax)
+    return back * back
 
 
 def spectral_residual_saliency(x: Any, axes: tuple[int, ...], *, blur: float = 1.0) -> Any:
@@ -155,11 +155,11 @@ def spectral_residual_saliency(x: Any, axes: tuple[int, ...], *, blur: float = 1
     on_cpu = ops.torch is None or ops.device.type == "cpu"
     group = max(1, _CPU_GROUP_VALUES // per_sample) if on_cpu else b
     if group >= b:
-        return _saliency_block(grey, blur, ops)
+        return gaussian_blur(_saliency_block(grey, blur, ops), blur, tuple(range(1, len(grey.shape))))
     out = ops.empty(tuple(int(s) for s in grey.shape))
     for lo in range(0, b, group):  # groups of samples, so the temporaries of each step stay in cache
         out[lo : lo + group] = _saliency_block(grey[lo : lo + group], blur, ops)
-    return out
+    return gaussian_blur(out, blur, tuple(range(1, len(grey.shape))))
 
 
 def gaussian_blur(a: Any, sigma: float, axes: tuple[int, ...]) -> Any:
@@ -180,6 +180,14 @@ def gaussian_blur(a: Any, sigma: float, axes: tuple[int, ...]) -> Any:
             continue
         # reflected edges as an index (np.pad of the positions), then one gather
         idx = np.pad(np.arange(n), (r, r), mode="symmetric" if r >= n else "reflect")
+        if ops.torch is None and _blur_kernel() is not None:
+            out = np.ascontiguousarray(out)
+            outer = int(np.prod(out.shape[:ax], dtype=np.int64))
+            inner = int(np.prod(out.shape[ax + 1:], dtype=np.int64))
+            res = np.empty_like(out)
+            _blur_kernel()(out.reshape(-1), res.reshape(-1), outer, n, inner, idx.astype(np.int64), k, r)
+            out = res
+            continue
         padded = ops.take(out, idx, ax)
         taps = [padded[(slice(None),) * ax + (slice(j, j + n),)] for j in range(2 * r + 1)]
         # symmetric taps in pairs: k[r] * centre + sum_d k[r - d] * (left_d + right_d)
@@ -194,3 +202,67 @@ def gaussian_blur(a: Any, sigma: float, axes: tuple[int, ...]) -> Any:
             acc += pair
         out = acc
     return out
+
+
+_compiled: dict[str, Any] = {}
+
+
+def _blur_kernel() -> Any:
+    """The compiled blur along one axis of a C-contiguous float64 array seen as ``(outer, n, inner)``
+    (numba, compiled on first use, cached on disk; None without numba). Same arithmetic as the array
+    path: ``k[r] * centre``, then ``+ (left_d + right_d) * k[r - d]`` for ``d = 1 .. r``."""
+    if "blur" in _compiled:
+        return _compiled["blur"]
+    try:
+        from numba import njit, prange
+    except ImportError:
+        _compiled["blur"] = None
+        return None
+    u = np.uint64
+
+    @njit(cache=True, nogil=True)
+    def blur_task(o, a, out, n, inner, idx, k, r):  # pragma: no cover
+        # flat arrays and unsigned offsets: vectorisable inner loops, no per-line array views
+        base = u(o) * u(n) * u(inner)
+        ni = u(inner)
+        kr = k[r]
+        for j in range(n):
+            dst = base + u(j) * ni
+            c = base + u(idx[j + r]) * ni
+            for e in range(ni):
+                out[dst + e] = a[c + e] * kr
+            for d in range(1, r + 1):
+                left = base + u(idx[j + r - d]) * ni
+                right = base + u(idx[j + r + d]) * ni
+                kd = k[r - d]
+                for e in range(ni):
+                    out[dst + e] = out[dst + e] + (a[left + e] + a[right + e]) * kd
+
+    @njit(cache=True, nogil=True)
+    def blur_line(o, a, out, n, idx, k, r):  # pragma: no cover
+        # the last axis (inner == 1): tap after tap over the line, so the interior loop vectorises
+        base = u(o) * u(n)
+        kr = k[r]
+        for j in range(u(n)):
+            out[base + j] = a[base + u(idx[j + r])] * kr
+        lo, hi = min(r, n), max(min(r, n), n - r)
+        for d in range(1, r + 1):
+            kd = k[r - d]
+            for j in range(lo):
+                out[base + u(j)] = out[base + u(j)] + (a[base + u(idx[j + r - d])] + a[base + u(idx[j + r + d])]) * kd
+            for j in range(u(lo), u(hi)):
+                out[base + j] = out[base + j] + (a[base + j - u(d)] + a[base + j + u(d)]) * kd
+            for j in range(hi, n):
+                out[base + u(j)] = out[base + u(j)] + (a[base + u(idx[j + r - d])] + a[base + u(idx[j + r + d])]) * kd
+
+    @njit(cache=True, parallel=True, nogil=True)
+    def blur(a, out, outer, n, inner, idx, k, r):  # pragma: no cover
+        if inner == 1:
+            for o in prange(outer):
+                blur_line(np.int64(o), a, out, n, idx, k, r)
+        else:
+            for o in prange(outer):
+                blur_task(np.int64(o), a, out, n, inner, idx, k, r)
+
+    _compiled["blur"] = blur
+    return blur
