@@ -555,3 +555,26 @@ def test_every_dtype_through_every_kernel(lib, name, how, tiny):
         x, got, ok = run(fn, case, *args)
         assert ok
         assert_same(got, want(x), name)
+
+
+def test_a_forked_child_and_threads_can_mix_after_the_parent_has():
+    """DataLoader workers fork after the main process mixed; threads may mix at the same time."""
+    import subprocess
+    import sys
+
+    code = (
+        "import multiprocessing as mp, threading, numpy as np, mixkit\n"
+        "x = np.random.rand(64, 3, 32, 32).astype(np.float32); p = np.random.permutation(64)\n"
+        "lam = np.full(64, 0.3); ref = mixkit.blend(x, p, lam)\n"
+        "def child(q): q.put(bool(np.array_equal(mixkit.blend(x, p, lam), ref)))\n"
+        "ctx = mp.get_context('fork'); q = ctx.Queue(); c = ctx.Process(target=child, args=(q,))\n"
+        "c.start(); c.join(60); assert c.exitcode == 0, c.exitcode; assert q.get(timeout=5)\n"
+        "ok = []\n"
+        "def run():\n"
+        "    ok.append(all(np.array_equal(mixkit.blend(x, p, lam), ref) for _ in range(20)))\n"
+        "ts = [threading.Thread(target=run) for _ in range(4)]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]; assert ok == [True] * 4, ok\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr
