@@ -13,9 +13,10 @@ memory) it times, with the same number of threads for everything (``--threads``,
   each), three ways: in place (``out=x``), into a preallocated ``out=`` buffer, and a new output.
 
 The kernels are called through ``mixkit.kernels`` when its dispatcher sends CPU batches to the numba
-backend, else the backend functions of ``mixkit.kernels._cpu`` are called directly. Each time is the
-median of ``--repeats`` samples after warm-up (compilation excluded), divided by the floor timed right
-before it: the machine is shared, so only ratios from one run are compared, never bare times.
+backend, else the backend functions of ``mixkit.kernels._cpu`` are called directly. Each case is
+the best of ``--repeats`` samples after warm-up (compilation excluded; a sample averages enough calls
+to last 50 ms), divided by the best of the floor's samples timed right before it (medians are in the
+JSON too): the machine is shared, so only ratios from one run are compared, never bare times.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def _mix_select_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = b if wa == 0 else r
             return a if wa == 1 else r
         return native
-    if isinstance(a, types.Integer) and a.bitwidth <= 16:
+    if tag == types.int64 and a.bitwidth <= 16:
         def small(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             fa = np.float32(a)
             fb = np.float32(b)
@@ -234,7 +234,7 @@ def _mix_select_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = fa if wa == 1 else r
             return np.int32(_f32_bits(r + np.float32(12582912.0)))
         return small
-    if isinstance(a, types.Integer) and a.bitwidth == 32:
+    if tag == types.int64 and a.bitwidth == 32:
         def mid(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             fa = np.float64(a)
             fb = np.float64(b)
