@@ -358,8 +358,9 @@ class SaliencyMix(Mixer):
         """Saliency ``(B, *sizes)`` (float64 NumPy) of the batch ``x`` over ``axes``."""
         if callable(self.saliency):
             maps = self.saliency(x)
-        else:  # torch tensors on their own device, anything else through NumPy
-            maps = spectral_residual_saliency(x if backend(x) == "torch" else to_numpy(x), axes)
+        else:  # CUDA tensors on their device; NumPy, CPU tensors (zero-copy) and the rest through NumPy
+            on_device = backend(x) == "torch" and x.device.type != "cpu"
+            maps = spectral_residual_saliency(x if on_device else to_numpy(x), axes)
         return np.asarray(to_numpy(maps), dtype=np.float64)
 
     def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
