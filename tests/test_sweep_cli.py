@@ -213,21 +213,40 @@ def _states(db: Path) -> list[tuple[int, str, str | None]]:
 def _run_until(out: Path, n_complete: int, sig: int, jobs: int = 1) -> subprocess.CompletedProcess:
     """Start the CLI in its own process group; once ``n_complete`` trials are stored, send ``sig``
     to the whole group, as a terminal does for Ctrl-C."""
-    proc = subprocess.Popen(
-        _cli_args(out, jobs),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.time() + 240
+    # A shell that starts the tests in the background sets SIGINT to ignored, and children inherit
+    # that; a handler is reset at exec, so with one installed the CLI sees Ctrl-C as from a terminal.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            _cli_args(out, jobs),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stored = 0
+    deadline = time.time() + 600  # generous: the machine may be busy
     while time.time() < deadline and proc.poll() is None:
-        if sum(s == "COMPLETE" for _, s, _ in _states(out / "sweep.db")) >= n_complete:
+        stored = sum(s == "COMPLETE" for _, s, _ in _states(out / "sweep.db"))
+        if stored >= n_complete:
             break
-        time.sleep(0.1)
-    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.1)  # polling interval only: what is waited for is the stored state
+    if proc.poll() is not None:
+        stdout, stderr = proc.communicate()
+        pytest.fail(
+            f"the sweep ended (exit {proc.returncode}) before it could be interrupted:\n{stderr}"
+        )
+    if stored < n_complete:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{stored} of {n_complete} trials stored after 600 s; the sweep was killed")
     os.killpg(proc.pid, sig)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = proc.communicate(timeout=300)
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue as queue_mod
+import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -86,8 +89,11 @@ class _Job:
     model: str
 
 
-def _run_one(job: _Job, factory: Any, index: int, seed: int) -> tuple[str, str, float]:
-    """Claim and run one trial; returns (status, key, seconds) with status done/skipped/failed."""
+def _run_one(
+    job: _Job, factory: Any, index: int, seed: int, stop: Any = None
+) -> tuple[str, str, float]:
+    """Claim and run one trial; returns (status, key, seconds) with status done/skipped/failed.
+    ``stop``: a callable; when it returns true the trial stops at its next step as interrupted."""
     strategy = job.strategies[index]
     key = _key(strategy, seed)
     trial = job.store.claim(
@@ -102,10 +108,15 @@ def _run_one(job: _Job, factory: Any, index: int, seed: int) -> tuple[str, str, 
     )
     if trial is None:
         return "skipped", key, 0.0
+    beat = job.store.heartbeat(trial)
+
+    def alive() -> None:
+        if stop is not None and stop():
+            raise KeyboardInterrupt
+        beat()
+
     try:
-        result = run_trial(
-            job.ds, strategy, seed, job.cfg, factory, alive=job.store.heartbeat(trial)
-        )
+        result = run_trial(job.ds, strategy, seed, job.cfg, factory, alive=alive)
     except KeyboardInterrupt:
         job.store.fail(trial, "interrupted")
         raise
@@ -117,29 +128,35 @@ def _run_one(job: _Job, factory: Any, index: int, seed: int) -> tuple[str, str, 
 
 
 def _worker(job: _Job, todo: Any, done: Any) -> None:
-    """A worker process: one torch thread, trials from ``todo`` until a ``None``."""
+    """A worker process: one torch thread, trials from ``todo`` until a ``None``.
+
+    Ctrl-C (SIGINT) only sets a flag, which is read at safe points: between trials and after every
+    training step. Raised at any bytecode instead, a KeyboardInterrupt that lands in a garbage
+    collector callback (SQLAlchemy has some) is printed and swallowed, and the worker runs on."""
+    interrupted = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     import torch
 
     torch.set_num_threads(1)
     _, factory = resolve_factory(job.model, job.ds.kind)
-    try:
-        parent = mp.parent_process()
-        while True:
-            if parent is not None and not parent.is_alive():
-                break  # the sweep was killed: finish nothing new (a re-run picks up the rest)
-            item = todo.get()
-            if item is None:
-                break
-            try:
-                done.put(_run_one(job, factory, *item))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # store errors: report and stop this worker  # noqa: BLE001
-                done.put(("failed", f"{type(exc).__name__}: {exc}", 0.0))
-                traceback.print_exc()
-                break
-    except KeyboardInterrupt:
-        pass
+    parent = mp.parent_process()
+    while not interrupted.is_set():
+        if parent is not None and not parent.is_alive():
+            break  # the sweep was killed: finish nothing new (a re-run picks up the rest)
+        try:
+            item = todo.get(timeout=1.0)
+        except queue_mod.Empty:
+            continue
+        if item is None:
+            break
+        try:
+            done.put(_run_one(job, factory, *item, stop=interrupted.is_set))
+        except KeyboardInterrupt:  # raised by _run_one at a safe point; its claim is marked FAIL
+            break
+        except Exception as exc:  # store errors: report and stop this worker  # noqa: BLE001
+            done.put(("failed", f"{type(exc).__name__}: {exc}", 0.0))
+            traceback.print_exc()
+            break
 
 
 def sweep(
@@ -245,8 +262,9 @@ def sweep(
             f"{len(strategies)} strategies x {len(seed_list)} seeds = {len(grid)} trials; "
             f"{skipped} already stored, {len(todo)} to run with {jobs} process(es); store: {url}"
         )
+    items = _execute(job, factory, todo, jobs, console, progress)
     try:
-        for status, key, _ in _execute(job, factory, todo, jobs, console, progress):
+        for status, key, _ in items:
             if status == "done":
                 ran += 1
             elif status == "skipped":
@@ -255,6 +273,7 @@ def sweep(
                 failed.append(key)
     except KeyboardInterrupt:
         interrupted = True
+        items.close()  # the workers have ended before their claims are looked at
         try:  # claims this process (or its dead workers) left RUNNING are marked FAIL now
             store.busy(reap=True)
         except Exception:  # noqa: BLE001, S110 - a re-run reaps them as well
@@ -334,11 +353,21 @@ def _execute(
                 got += 1
                 bar.update(task, advance=1, description=f"{item[0]} {item[1][:40]}")
                 yield item
-        finally:
-            deadline = time.time() + 10
+        finally:  # every worker has ended when this returns: a live one would keep its claim
+            if got < len(todo) and os.name == "posix":  # stopped early: pass Ctrl-C on, in case
+                for p in procs:  # it was sent to this process only, not to the process group
+                    if p.is_alive() and p.pid is not None:
+                        try:
+                            os.kill(p.pid, signal.SIGINT)
+                        except ProcessLookupError:
+                            pass
+            deadline = time.time() + 30
             for p in procs:
                 p.join(timeout=max(0.1, deadline - time.time()))
             for p in procs:
                 if p.is_alive():
                     p.terminate()
-                    p.join(timeout=5)
+                    p.join(timeout=30)
+                if p.is_alive():
+                    p.kill()
+                    p.join(timeout=60)

@@ -1,9 +1,10 @@
 """Where trials live: an Optuna study in an RDB store (SQLite by default), one study per protocol.
 
-A trial is claimed by creating a RUNNING trial that carries its key; it is stored COMPLETE with all
-metrics the moment it ends. A re-run skips every key that is COMPLETE, and every key RUNNING in a live
-process (same host: the process exists; other hosts: a heartbeat within the grace period). Claims left
-by killed processes are marked FAIL and their keys run again.
+A trial is claimed by creating a RUNNING trial that carries its key and its owner (host, pid) in one
+transaction, so however a process dies it leaves no claim without an owner; it is stored COMPLETE with
+all metrics the moment it ends. A re-run skips every key that is COMPLETE, and every key RUNNING in a
+live process (same host: the process exists; other hosts: a heartbeat within the grace period). Claims
+left by killed processes are marked FAIL and their keys run again.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class TrialStore:
         self.study_name = study_name
         self.config = config
         self._study: Any = None
+        self._storage: Any = None
+        self._study_id: int | None = None
 
     # -- opening -----------------------------------------------------------------------------------
     @property
@@ -80,6 +83,8 @@ class TrialStore:
             raise SweepError(f"cannot open the results store {self.url!r}: {msg}") from None
         if self.config is not None and "config" not in study.user_attrs:
             study.set_user_attr("config", self.config)
+        self._storage = storage
+        self._study_id = storage.get_study_id_from_name(self.study_name)
         return study
 
     def __getstate__(self) -> dict[str, Any]:
@@ -88,6 +93,8 @@ class TrialStore:
             "study_name": self.study_name,
             "config": self.config,
             "_study": None,
+            "_storage": None,
+            "_study_id": None,
         }
 
     # -- reading -----------------------------------------------------------------------------------
@@ -110,8 +117,8 @@ class TrialStore:
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             a = t.user_attrs
             started = t.datetime_start.timestamp() if t.datetime_start else 0.0
-            if "pid" not in a or "host" not in a:  # being claimed this very moment
-                live = now - started < GRACE_S
+            if "pid" not in a or "host" not in a:  # not a claim of ours (another writer of the
+                live = now - started < GRACE_S  # study, or an older mixkit): left alone a while
             elif a.get("host") == host:
                 live = _pid_alive(int(a["pid"])) and int(a["pid"]) != os.getpid()
             else:
@@ -133,17 +140,16 @@ class TrialStore:
         """A RUNNING trial for ``key``, or None when it is done or running elsewhere."""
         if key in self.completed() or key in self.busy():
             return None
-        trial = self.study.ask()
-        # owner first: from then on a dead owner is seen at once; before it, the claim counts as
-        # in progress for the grace period
+        optuna = _quiet_optuna()
         owner = {"host": socket.gethostname(), "pid": os.getpid(), "alive": time.time()}
-        try:
-            for k, v in {**owner, **attrs, "key": key}.items():
-                trial.set_user_attr(k, v)
-        except BaseException:  # interrupted while claiming: give the claim up
-            self.fail(trial, "interrupted while claiming")
-            raise
-        return trial
+        # one transaction, not study.ask() and then one write per attribute: a process killed between
+        # those writes left a RUNNING trial without owner or key that no re-run could reap
+        template = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, user_attrs={**owner, **attrs, "key": key}
+        )
+        study = self.study  # opens the store, and with it self._storage and self._study_id
+        trial_id = self._storage.create_new_trial(self._study_id, template_trial=template)
+        return optuna.trial.Trial(study, trial_id)
 
     def heartbeat(self, trial: Any) -> Any:
         """A callable that records, at most every few seconds, that ``trial`` is still running."""

@@ -65,7 +65,8 @@ def run_trial(
 ) -> dict[str, Any]:
     """Train one model and return its validation and test metrics (plain JSON-able values).
 
-    ``alive`` is called after every epoch (the store's heartbeat).
+    ``alive`` is called after every training step (the store's heartbeat, which writes at most every
+    few seconds; it raises KeyboardInterrupt when the sweep is being stopped).
     """
     import torch
 
@@ -102,8 +103,8 @@ def run_trial(
             loss.backward()
             opt.step()
             sched.step()
-        if alive is not None:
-            alive()
+            if alive is not None:
+                alive()
     val_logits = _predict(model, ds.X_val)
     test_logits = _predict(model, ds.X_test)
     val = classification_metrics(val_logits, ds.y_val, ds.num_classes)
