@@ -185,7 +185,10 @@ def gaussian_blur(a: Any, sigma: float, axes: tuple[int, ...]) -> Any:
             outer = int(np.prod(out.shape[:ax], dtype=np.int64))
             inner = int(np.prod(out.shape[ax + 1:], dtype=np.int64))
             res = np.empty_like(out)
-            _blur_kernel()(out.reshape(-1), res.reshape(-1), outer, n, inner, idx.astype(np.int64), k, r)
+            from .kernels._threads import PARALLEL
+
+            with PARALLEL:
+                _blur_kernel()(out.reshape(-1), res.reshape(-1), outer, n, inner, idx.astype(np.int64), k, r)
             out = res
             continue
         padded = ops.take(out, idx, ax)

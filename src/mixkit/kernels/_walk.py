@@ -21,7 +21,6 @@ Imported on first use only (it compiles with numba, cached on disk).
 from __future__ import annotations
 
 import numpy as np
-
 from numba import njit
 
 __all__ = ["CLOSE", "OPEN", "walk_order"]

@@ -456,6 +456,7 @@ def _resize_paste_cpu(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.n
         return None  # box axes not adjacent in memory, or in another order there
     try:
         kernels = _cpu_kernels()
+        from ..kernels._threads import PARALLEL
     except ImportError:
         return None
     fresh = out is None
@@ -501,21 +502,16 @@ def _resize_paste_cpu(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.n
     if not same:
         slot = np.full(b, -1, dtype=np.int64)
         slot[sel] = np.arange(len(sel))
-        kernels["oop"](xf, of, dims, partner, slot, beg, lens, dummy, *taps, inner, lo, hi, rounded, cdt(1))
+        with PARALLEL:
+            kernels["oop"](xf, of, dims, partner, slot, beg, lens, dummy, *taps, inner, lo, hi, rounded, cdt(1))
         return target
     if len(sel):
         block = m_count * lens.prod(axis=1) * inner
         offsets = np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64)
         res = np.empty(int(block.sum()), dtype=cdt)
-        kernels["resize"](xf, dims, partner, sel, lens, dummy, *taps, inner, offsets, res)
-        kernels["paste"](of, dims, sel, beg, lens, inner, offsets, res, lo, hi, rounded)
-    return target
-    if len(sel):
-        block = m_count * lens.prod(axis=1) * inner
-        offsets = np.concatenate([[0], np.cumsum(block)[:-1]]).astype(np.int64)
-        res = np.empty(int(block.sum()), dtype=cdt)
-        kernels["resize"](xv, partner, sel, lens, dummy, *taps, inner, offsets, res)
-        kernels["paste"](ov, sel, beg, lens, inner, offsets, res, lo, hi, rounded)
+        with PARALLEL:
+            kernels["resize"](xf, dims, partner, sel, lens, dummy, *taps, inner, offsets, res)
+            kernels["paste"](of, dims, sel, beg, lens, inner, offsets, res, lo, hi, rounded)
     return target
 
 
