@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["blend", "mask_mix", "paste", "compute_dtype"]
+__all__ = ["blend", "compute_dtype", "mask_mix", "paste"]
 
 
 def _xp(x: Any) -> tuple[Any, Any]:
