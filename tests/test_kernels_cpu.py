@@ -576,5 +576,6 @@ def test_a_forked_child_and_threads_can_mix_after_the_parent_has():
         "[t.start() for t in ts]; [t.join() for t in ts]; assert ok == [True] * 4, ok\n"
         "print('ok')\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         check=False)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stdout + run.stderr

@@ -23,11 +23,16 @@ tasks of one block of elements over a run of rows, run in parallel (``prange``):
 
 Results equal the reference bit for bit: weights are cast to the compute dtype as the contract says,
 ``wa * a + wb * b`` is two products and a sum (fastmath off, so no fused multiply-add), integers are
-rounded half to even, clipped, cast and clamped to ``[min(a, b), max(a, b)]``, and float16/bfloat16
-are converted with exact round-to-nearest-even code written here. Weights of exactly 1 or 0 copy the
+rounded half to even, clipped, cast and clamped to ``[min(a, b), max(a, b)]`` (for integers up to
+32 bits the clip and clamp provably change nothing and are left out), and float16/bfloat16 are
+converted with exact round-to-nearest-even code written here. Weights of exactly 1 or 0 give the
 used source, so an inf or NaN in the other one never leaks.
 
-Compiled once per storage dtype (12 mixing kernels, 4 paste kernels by item size), cached on disk.
+A batch under ``SMALL_BYTES`` runs as one task on the calling thread (no thread start-up). Compiled
+once per storage dtype (12 kernels for blend and mask_mix together, the mode a runtime argument; 4
+paste kernels, one per item size), on first use, cached on disk (``cache=True``): a first call costs
+seconds, later processes load the kernels in well under a second. ``benchmarks/README.md`` has the
+measurements.
 """
 
 from __future__ import annotations
