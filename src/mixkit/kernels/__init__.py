@@ -84,10 +84,11 @@ def _weights01(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     w = np.asarray(value)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be real numbers in [0, 1], got dtype {w.dtype}")
-    w = w.astype(np.float64)
+    if w.dtype != np.float64:
+        w = w.astype(np.float64)
     if w.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {w.shape}")
-    if w.size and not (np.all(w >= 0.0) and np.all(w <= 1.0)):  # False for NaN too
+    if w.size and not (w.min() >= 0.0 and w.max() <= 1.0):  # False for NaN too
         bad = w[~((w >= 0.0) & (w <= 1.0))][0]
         raise ValueError(f"{name} must lie in [0, 1] (the weight of each sample's own data); got {bad}")
     return w
@@ -273,11 +274,11 @@ def mask_mix(x: Any, partner: Any, mask: Any, axes: Any, /, *, out: Any = None) 
     m = _weights01("mask", mask, (b,) + tuple(shape[a] for a in ax))
     p = _partner(partner, b)
     _check_out(x, out)
+    rows = _rows(b)
+    idle = (p == rows) | (m.reshape(b, m[0].size if b else 0).min(axis=1, initial=1.0) == 1.0)
     order = np.argsort(ax)
     m = np.transpose(m, (0,) + tuple(int(k) + 1 for k in order))
-    rows = _rows(b)
-    idle = (p == rows) | np.all(m == 1.0, axis=tuple(range(1, m.ndim)))
-    m = np.where(idle.reshape((b,) + (1,) * (m.ndim - 1)), 1.0, m)  # a self row keeps its data exactly
+    # rows paired with themselves are copies on every route (the reference selects them)
     return _run("mask_mix", x, out, (np.where(idle, rows, p), m, tuple(ax[k] for k in order)))
 
 

@@ -121,6 +121,10 @@ def mask_mix(x: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...
     """``mask * x + (1 - mask) * x[partner]`` per element, a ``(B, *sizes)`` mask over ascending
     ``axes`` taken whole along the other axes; a new array like ``x``."""
     xp, dev = _xp(x)
+    partner = np.asarray(partner, dtype=np.int64)
     m = broadcast_mask(np.asarray(mask, dtype=np.float64), axes, len(x.shape))
+    own = partner == np.arange(partner.shape[0])
+    if own.any():  # a row paired with itself is itself, not a rounded blend with itself
+        m = np.where(own.reshape((-1,) + (1,) * (m.ndim - 1)), 1.0, m)
     wa, wb = _weights(xp, m, m.shape, x.dtype, dev)
     return _combine(xp, x, _partners(xp, x, partner, dev), wa, wb, x.dtype)
