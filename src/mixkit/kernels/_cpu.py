@@ -92,27 +92,16 @@ def _f32_from_bits(typingctx: Any, u: Any) -> Any:
 
 
 @intrinsic
-def _f32_bits(typingctx: Any, f: Any) -> Any:
-    """The bit pattern of the float32 ``f`` as a uint32."""
-    if f != types.float32:
+def _bits(typingctx: Any, f: Any) -> Any:
+    """The bit pattern of the float32 / float64 ``f`` as a uint32 / uint64."""
+    if f not in (types.float32, types.float64):
         return None
+    width = f.bitwidth
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.IntType(32))
+        return builder.bitcast(args[0], ir.IntType(width))
 
-    return types.uint32(types.float32), codegen
-
-
-@intrinsic
-def _f64_bits(typingctx: Any, f: Any) -> Any:
-    """The bit pattern of the float64 ``f`` as a uint64."""
-    if f != types.float64:
-        return None
-
-    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.uint64(types.float64), codegen
+    return (types.uint32 if width == 32 else types.uint64)(f), codegen
 
 
 @njit(cache=True)
@@ -131,13 +120,13 @@ def _f16_to_f32(h: Any) -> Any:  # pragma: no cover - compiled
 @njit(cache=True)
 def _f32_to_f16(f: Any) -> Any:  # pragma: no cover - compiled
     """float32 -> float16 bits, round to nearest even (NaN -> quiet NaN 0x7e00 with the sign)."""
-    u = _f32_bits(f)
+    u = _bits(f)
     sign = np.uint32(u & np.uint32(0x80000000))
     u = np.uint32(u ^ sign)
     if u >= np.uint32(0x47800000):  # >= 65536.0: inf (or NaN)
         o = np.uint32(0x7E00) if u > np.uint32(0x7F800000) else np.uint32(0x7C00)
     elif u < np.uint32(0x38800000):  # below 2**-14: subnormal, rounded by adding 0.5 in float32
-        o = np.uint32(_f32_bits(_f32_from_bits(u) + np.float32(0.5)) - np.uint32(0x3F000000))
+        o = np.uint32(_bits(_f32_from_bits(u) + np.float32(0.5)) - np.uint32(0x3F000000))
     else:  # normal: rebias, add half an ulp minus one plus the odd bit, truncate
         odd = np.uint32((u >> np.uint32(13)) & np.uint32(1))
         o = np.uint32((u - np.uint32(0x38000000) + np.uint32(0xFFF) + odd) >> np.uint32(13))
@@ -152,7 +141,7 @@ def _bf16_to_f32(h: Any) -> Any:  # pragma: no cover - compiled
 @njit(cache=True)
 def _f32_to_bf16(f: Any) -> Any:  # pragma: no cover - compiled
     """float32 -> bfloat16 bits, round to nearest even (NaN -> 0x7fc0, as torch does)."""
-    u = _f32_bits(f)
+    u = _bits(f)
     if np.uint32(u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000):
         return np.uint16(0x7FC0)
     return np.uint16((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16))
@@ -187,12 +176,12 @@ def _mix_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
     if a.bitwidth <= 16:
         def small(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * np.float32(a) + wb * np.float32(b)
-            return np.int32(_f32_bits(r + np.float32(12582912.0)))  # int32: unifies with a and b
+            return np.int32(_bits(r + np.float32(12582912.0)))  # int32: unifies with a and b
         return small
     if a.bitwidth == 32:
         def mid(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * np.float64(a) + wb * np.float64(b)
-            return np.int64(_f64_bits(r + 6755399441055744.0))  # int64: unifies with a and b
+            return np.int64(_bits(r + 6755399441055744.0))  # int64: unifies with a and b
         return mid
     # 64 bits: float64 rounds a and b themselves, so the result is clipped and clamped
     if a.bitwidth == 64 and not a.signed:
@@ -237,7 +226,7 @@ def _mix_select_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * fa + wb * fb
             r = fb if wa == 0 else r
             r = fa if wa == 1 else r
-            return np.int32(_f32_bits(r + np.float32(12582912.0)))
+            return np.int32(_bits(r + np.float32(12582912.0)))
         return small
     if tag == types.int64 and a.bitwidth == 32:
         def mid(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
@@ -246,7 +235,7 @@ def _mix_select_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * fa + wb * fb
             r = fb if wa == 0 else r
             r = fa if wa == 1 else r
-            return np.int64(_f64_bits(r + 6755399441055744.0))
+            return np.int64(_bits(r + 6755399441055744.0))
         return mid
 
     def stored(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
