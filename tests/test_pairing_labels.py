@@ -227,3 +227,35 @@ def test_structured_samples_use_the_labels_of_the_dict():
     m = gen.integers(0, 3, (6, 6, 8)).astype(np.uint8)
     with pytest.raises(ValueError, match="does not say how to mix segmentation masks"):
         mixkit.BalancedMixUp(num_classes=3)({"image": x, "labels": y, "mask": m}, rng=0, mask_classes=3)
+
+
+@pytest.mark.parametrize("rng", [0, None, np.random.SeedSequence(3), np.random.default_rng(5)])
+def test_exported_sampling_helpers_take_any_rng(rng):
+    lam = mixkit.sample_lam(5, 0.4, "sample", rng)
+    assert lam.shape == (5,) and lam.dtype == np.float64 and np.all((lam >= 0) & (lam <= 1))
+    partner = mixkit.sample_partner(6, "pairs", rng)
+    np.testing.assert_array_equal(partner[partner], np.arange(6))
+    classes = np.array([0, 0, 1, 1, 2])
+    inter = mixkit.sample_label_partner(classes, "inter", rng)
+    assert np.all(classes[inter] != classes)
+    assert mixkit.sample_label_partner(classes, "balanced", rng).shape == (5,)
+    # the same int seed gives the same draws
+    np.testing.assert_array_equal(mixkit.sample_lam(4, 1.0, "sample", 7), mixkit.sample_lam(4, 1.0, "sample", 7))
+    np.testing.assert_array_equal(mixkit.sample_partner(9, "shuffle", 7), mixkit.sample_partner(9, "shuffle", 7))
+
+
+def test_exported_sampling_helpers_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="rng seed must be a non-negative int"):
+        mixkit.sample_lam(3, 1.0, "batch", -1)
+    with pytest.raises(TypeError, match="legacy numpy.random.RandomState"):
+        mixkit.sample_partner(3, "shuffle", np.random.RandomState(0))
+    with pytest.raises(ValueError, match="batch_size must be a non-negative int"):
+        mixkit.sample_partner(-2, "shuffle", 0)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        mixkit.sample_lam(3, 0.0, "batch", 0)
+    with pytest.raises(ValueError, match=r"lam must lie in \[0, 1\]"):
+        mixkit.sample_lam(3, 1.0, "batch", 0, lam=1.5)
+    with pytest.raises(TypeError, match="integer class ids"):
+        mixkit.sample_label_partner(np.array([0.5, 1.0]), "balanced", 0)
+    with pytest.raises(ValueError, match=r"class ids of shape \(B,\)"):
+        mixkit.sample_label_partner(np.eye(3), "balanced", 0)

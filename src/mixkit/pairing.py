@@ -6,17 +6,20 @@ A pairing returns ``partner``, an int64 array of shape ``(B,)``: sample ``i`` is
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ._validate import check_choice
+from ._validate import as_generator, check_batch_size, check_choice
 
 __all__ = ["PAIRINGS", "sample_partner"]
 
 PAIRINGS = ("shuffle", "pairs", "flip")
 
 
-def sample_partner(batch_size: int, pairing: str, rng: np.random.Generator) -> np.ndarray:
-    """Draw partners for a batch of ``batch_size`` samples.
+def sample_partner(batch_size: int, pairing: str = "shuffle", rng: Any = None) -> np.ndarray:
+    """Draw partners for a batch of ``batch_size`` samples; ``rng``: an int seed, a
+    ``numpy.random.Generator``, a ``SeedSequence`` or None (fresh entropy).
 
     - ``"shuffle"``: a uniformly random permutation (a sample may draw itself: it is left as it is).
     - ``"pairs"``: a random perfect matching, ``partner[partner[i]] == i``; with an odd batch size one
@@ -24,7 +27,9 @@ def sample_partner(batch_size: int, pairing: str, rng: np.random.Generator) -> n
     - ``"flip"``: ``partner[i] = B - 1 - i`` (no randomness); the middle sample of an odd batch is its
       own partner.
     """
+    batch_size = check_batch_size(batch_size, None)
     check_choice("pairing", pairing, PAIRINGS)
+    rng = as_generator(rng)
     if pairing == "shuffle":
         return rng.permutation(batch_size).astype(np.int64)
     if pairing == "flip":

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_choice
+from ._validate import as_generator, check_choice
 from ._xp import to_numpy
 
 __all__ = ["LABEL_PAIRINGS", "ClassCounts", "class_indices", "remix_label_lam", "sample_label_partner"]
@@ -35,10 +35,20 @@ def class_indices(y: Any) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def sample_label_partner(classes: np.ndarray, pairing: str, rng: np.random.Generator) -> np.ndarray:
-    """Partners ``(B,)`` (int64) for samples of the given ``classes`` ``(B,)``; see the module notes."""
+def sample_label_partner(classes: Any, pairing: str = "balanced", rng: Any = None) -> np.ndarray:
+    """Partners ``(B,)`` (int64) for samples of the given integer ``classes`` ``(B,)``; see the module
+    notes. ``rng``: an int seed, a ``numpy.random.Generator``, a ``SeedSequence`` or None."""
     check_choice("pairing", pairing, LABEL_PAIRINGS)
-    classes = np.asarray(classes, dtype=np.int64)
+    rng = as_generator(rng)
+    arr = np.asarray(to_numpy(classes) if not isinstance(classes, (list, tuple)) else classes)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"classes must be class ids of shape (B,), got shape {arr.shape}; for probability rows (B, C) "
+            "pass mixkit.pairing_labels.class_indices(y)"
+        )
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"classes must be integer class ids, got dtype {arr.dtype}")
+    classes = arr.astype(np.int64)
     b = classes.shape[0]
     if b == 0:
         return np.zeros(0, np.int64)
