@@ -14,7 +14,8 @@ import types
 from typing import Any
 
 from .errors import SweepError
-from .run import DEFAULT_ALPHAS, DEFAULT_METHODS, SweepResult, sweep
+from .result import SweepResult
+from .run import DEFAULT_ALPHAS, DEFAULT_METHODS, sweep
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_METHODS", "SweepError", "SweepResult", "sweep"]
 

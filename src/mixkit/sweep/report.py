@@ -14,6 +14,7 @@ from typing import Any
 
 from .data import Dataset
 from .methods import NONE, Strategy
+from .result import SweepResult, trial_key
 from .store import TrialStore
 from .summary import select, summarise, verdict
 from .train import effective_batch_size
@@ -48,7 +49,7 @@ def collect(
     out = []
     for s in strategies:
         for seed in seeds:
-            t = done.get(f"{s.label}|seed={seed}")
+            t = done.get(trial_key(s, seed))
             if t is None:
                 continue
             res = t.user_attrs.get("result", {})
@@ -170,7 +171,6 @@ def write_report(
 ) -> Any:
     """Write every report file into ``out`` and return the :class:`~mixkit.sweep.SweepResult`."""
     from .plots import plot_metrics_vs_alpha, plot_mixed_samples, plot_reliability
-    from .run import SweepResult
 
     rows = summarise(trials, strategies)
     chosen = select(rows)

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from .data import Dataset, load_data, make_split
 from .errors import SweepError
 from .methods import Strategy, parse_alphas, resolve_strategies
 from .models import check_factory, resolve_factory
+from .report import collect, write_report
+from .result import SweepResult, trial_key
 from .store import TrialStore, study_name_for
 from .train import TrainConfig, cut_axes, run_trial
 
@@ -24,37 +26,6 @@ __all__ = ["SweepResult", "sweep"]
 
 DEFAULT_METHODS = "none,mixup,cutmix:alpha=1.0"
 DEFAULT_ALPHAS = (0.1, 0.2, 0.4, 1.0)
-
-
-@dataclass
-class SweepResult:
-    """What a sweep found. ``summary``: one dict per strategy (means, 95% intervals, paired
-    differences against no mixing); ``trials``: one dict per stored trial; ``selected``: the strategy
-    chosen on validation accuracy; ``statement``: the plain verdict on its test gain."""
-
-    study_name: str
-    storage: str
-    out: Path
-    dataset: str
-    trials: list[dict[str, Any]]
-    summary: list[dict[str, Any]]
-    selected: str | None
-    statement: str
-    files: dict[str, Path] = field(default_factory=dict)
-    ran: int = 0
-    skipped: int = 0
-    failed: list[str] = field(default_factory=list)
-    missing: int = 0
-    interrupted: bool = False
-    seconds: float = 0.0
-
-    @property
-    def report(self) -> Path | None:
-        return self.files.get("report.md")
-
-
-def _key(strategy: Strategy, seed: int) -> str:
-    return f"{strategy.label}|seed={seed}"
 
 
 def _parse_seeds(seeds: Any) -> tuple[int, ...]:
@@ -95,7 +66,7 @@ def _run_one(
     """Claim and run one trial; returns (status, key, seconds) with status done/skipped/failed.
     ``stop``: a callable; when it returns true the trial stops at its next step as interrupted."""
     strategy = job.strategies[index]
-    key = _key(strategy, seed)
+    key = trial_key(strategy, seed)
     trial = job.store.claim(
         key,
         {
@@ -245,7 +216,7 @@ def sweep(
     store = TrialStore(url, study_name_for(config), config)
     done_keys = set(store.completed())
     grid = [(i, s) for i, st in enumerate(strategies) for s in seed_list]
-    todo = [(i, s) for i, s in grid if _key(strategies[i], s) not in done_keys]
+    todo = [(i, s) for i, s in grid if trial_key(strategies[i], s) not in done_keys]
 
     # 3. the missing trials
     job = _Job(store, ds, tuple(strategies), cfg, model if model is not None else model_name)
@@ -280,8 +251,6 @@ def sweep(
             pass
 
     # 4. the report, from the store (so it includes trials run by other processes or machines)
-    from .report import collect, write_report
-
     trials = collect(store, strategies, seed_list)
     result = write_report(
         trials, strategies, seed_list, ds, config, out, store, console=console, show=progress
