@@ -10,15 +10,28 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import SweepError
+from .layout import KINDS, infer_kind
 
-__all__ = ["BUNDLED", "Dataset", "load_data", "make_split"]
+__all__ = [
+    "BUNDLED",
+    "DEMO_LABELS_PER_CLASS",
+    "Dataset",
+    "LoadedData",
+    "infer_kind",
+    "load_data",
+    "make_split",
+    "read_data",
+    "resolve_labels_per_class",
+]
 
-KINDS = ("image", "series", "tabular")
+# the bundled demo sets train on few labels by default (the regime where mixing is asked about);
+# the user's own data is used in full unless --labels-per-class says otherwise
+DEMO_LABELS_PER_CLASS = 20
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 # bundled name -> (loader name in sktime.datasets or "digits", description)
@@ -40,6 +53,8 @@ class Dataset:
     """A fixed split. ``X_*`` float32 (normalised with training statistics), ``y_*`` int64 in [0, K).
 
     ``raw_train`` keeps the training inputs before normalisation (for pictures of mixed samples).
+    ``layout`` says how the inputs were read (see :func:`infer_kind`); ``available_train`` is the size
+    of the training split before ``labels_per_class`` and ``imbalance`` kept part of it.
     """
 
     name: str
@@ -52,6 +67,10 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     raw_train: np.ndarray = field(repr=False)
+    layout: str = ""
+    available_train: int | None = None
+    labels_per_class: int | None = None
+    imbalance: float = 1.0
 
     @property
     def num_classes(self) -> int:
@@ -62,65 +81,112 @@ class Dataset:
         return tuple(int(s) for s in self.X_train.shape[1:])
 
     def describe(self) -> str:
+        """One line: kind, input shape, how many of the samples each split uses, how X was read."""
         counts = np.bincount(self.y_train, minlength=self.num_classes)
-        return (
-            f"{self.name} ({self.kind}, input {self.input_shape}, {self.num_classes} classes): "
-            f"train {len(self.y_train)} (per class {counts.min()}-{counts.max()}), "
-            f"validation {len(self.y_val)}, test {len(self.y_test)}"
+        n_train = len(self.y_train)
+        available = n_train if self.available_train is None else self.available_train
+        total = available + len(self.y_val) + len(self.y_test)
+        train = f"train {n_train:,} (per class {counts.min()}-{counts.max()})"
+        if n_train < available:
+            why = []
+            if self.labels_per_class is not None:
+                why.append(
+                    f"--labels-per-class {self.labels_per_class} keeps at most that many per class"
+                )
+            if self.imbalance > 1.0:
+                why.append(f"--imbalance {self.imbalance:g} makes the tail classes smaller")
+            train = (
+                f"train on only {n_train:,} of the {available:,} training samples "
+                f"(per class {counts.min()}-{counts.max()}; {', '.join(why) or 'subset'}; "
+                "--labels-per-class 0 uses all)"
+            )
+        text = (
+            f"{self.name} ({self.kind}, input {self.input_shape}, {self.num_classes} classes), "
+            f"{total:,} samples: {train}, validation {len(self.y_val):,}, test {len(self.y_test):,}"
         )
+        return text + (f"; {self.layout}" if self.layout else "")
+
+
+class LoadedData(NamedTuple):
+    """What :func:`read_data` found: ``X`` in the models' layout, labels, kind, a short name, the line
+    saying how ``X`` was read, and whether it is a bundled demo set."""
+
+    X: np.ndarray
+    y: np.ndarray
+    kind: str
+    name: str
+    layout: str
+    bundled: bool
+
+
+def resolve_labels_per_class(labels_per_class: int | None, bundled: bool) -> int | None:
+    """The training labels kept per class: ``None`` (the default) is :data:`DEMO_LABELS_PER_CLASS`
+    for a bundled demo set and all of them for the user's data; ``0`` is all; ``n`` is at most ``n``."""
+    if labels_per_class is None:
+        return DEMO_LABELS_PER_CLASS if bundled else None
+    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, (int, np.integer)):
+        raise SweepError(f"--labels-per-class must be an int (0 = all), got {labels_per_class!r}")
+    if labels_per_class < 0:
+        raise SweepError(f"--labels-per-class must be >= 0 (0 = all), got {labels_per_class}")
+    return None if labels_per_class == 0 else int(labels_per_class)
 
 
 def load_data(
     data: str, *, label_column: str | None = None, kind: str = "auto", image_size: int = 32
 ) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """Load ``data`` (a bundled name or a path); returns ``(X, y, kind, name)``."""
+    """Load ``data`` (a bundled name or a path); returns ``(X, y, kind, name)``.
+
+    :func:`read_data` returns the same and the line saying how ``X`` was read."""
+    got = read_data(data, label_column=label_column, kind=kind, image_size=image_size)
+    return got.X, got.y, got.kind, got.name
+
+
+def read_data(
+    data: str, *, label_column: str | None = None, kind: str = "auto", image_size: int = 32
+) -> LoadedData:
+    """Load ``data``: a bundled name, a ``.npz`` with arrays ``X`` and ``y``, a CSV with a label
+    column, or a folder of class sub-folders of images. ``X`` is read as :func:`infer_kind` says
+    (``kind`` overrides the kind)."""
     if kind not in ("auto", *KINDS):
         raise SweepError(f"--kind must be one of auto, {', '.join(KINDS)}; got {kind!r}")
     key = str(data).strip().lower().replace("-", "").replace("_", "")
     if key in BUNDLED and not Path(str(data)).exists():
         X, y, found = _load_bundled(key)
-        return X, y, found, key
+        layout = ""
+        if kind != "auto" and kind != found:
+            X, found, layout = infer_kind(X, kind)
+        return LoadedData(X, y, found, key, layout, True)
     path = Path(str(data)).expanduser()
     if not path.exists():
         raise SweepError(
             f"data {str(data)!r} is neither a bundled set ({', '.join(BUNDLED)}) nor an existing path"
         )
+    layout = ""
     if path.is_dir():
         X, y = _load_image_folder(path, image_size)
         found = "image"
+        layout = f"images from class folders, resized to {image_size}x{image_size}, {X.shape[1]} channel(s)"
+        if kind != "auto" and kind != found:
+            X, found, layout = infer_kind(X, kind)
     elif path.suffix.lower() == ".npz":
         X, y = _load_npz(path)
-        found = {2: "tabular", 3: "series", 4: "image"}.get(X.ndim, "")
-        if not found:
-            raise SweepError(
-                f"{path}: X must have 2 (tabular), 3 (series) or 4 (images) dimensions, "
-                f"got shape {X.shape}"
-            )
+        try:
+            X, found, layout = infer_kind(X, kind)
+        except SweepError as exc:
+            raise SweepError(f"{path}: {exc}") from None
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         X, y = _load_csv(path, label_column)
         found = "tabular"
+        if kind != "auto" and kind != found:
+            X, found, layout = infer_kind(X, kind)
     else:
         raise SweepError(
             f"{path}: expected a .npz file (X, y), a .csv file or a folder of class "
             f"sub-folders of images; got a {path.suffix or 'suffix-less'} file"
         )
-    if kind != "auto" and kind != found:
-        X, found = _coerce_kind(X, found, kind, path)
-    if label_column is not None and found != "tabular":
+    if label_column is not None and path.suffix.lower() not in (".csv", ".tsv", ".txt"):
         raise SweepError(f"--label-column applies to CSV files only, but {path} is not a CSV file")
-    return X, y, found, path.stem or path.name
-
-
-def _coerce_kind(X: np.ndarray, found: str, kind: str, path: Path) -> tuple[np.ndarray, str]:
-    if kind == "image" and X.ndim == 3:
-        return X[:, None], "image"  # (N, H, W) grey images
-    if kind == "series" and X.ndim == 2:
-        return X[:, None, :], "series"  # (N, T) univariate series
-    if kind == "tabular":
-        return X.reshape(len(X), -1), "tabular"
-    raise SweepError(
-        f"{path}: cannot read X of shape {X.shape} as {kind} data (it looks like {found})"
-    )
+    return LoadedData(X, y, found, path.stem or path.name, layout, False)
 
 
 def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
@@ -174,7 +240,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise SweepError(f"{path}: X must be numeric, got dtype {X.dtype}")
     if y.ndim != 1:
         raise SweepError(f"{path}: y must be one label per row, shape (N,), got shape {y.shape}")
-    return X.astype(np.float32), y
+    return X, y
 
 
 def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -274,13 +340,15 @@ def make_split(
     labels_per_class: int | None = None,
     imbalance: float = 1.0,
     seed: int = 0,
+    layout: str = "",
 ) -> Dataset:
     """A fixed stratified split into train / validation / test, drawn with ``seed``.
 
     Per class, ``round(fraction * n)`` (at least 1) examples go to validation and to test, the rest to
     train. ``labels_per_class`` keeps at most that many training examples per class; ``imbalance``
     ``R >= 1`` then makes the training split long-tailed: class ``k`` (of ``K``, largest first) keeps
-    ``n_max * R ** (-k / (K - 1))`` examples (at least 1).
+    ``n_max * R ** (-k / (K - 1))`` examples (at least 1). ``layout`` (the text of :func:`infer_kind`)
+    is kept for :meth:`Dataset.describe`.
     """
     X = np.asarray(X)
     y = np.asarray(y)
@@ -320,6 +388,7 @@ def make_split(
         parts["val"].append(idx[n_test : n_test + n_val])
         parts["train"].append(idx[n_test + n_val :])
     train = parts["train"]
+    available = int(sum(len(t) for t in train))
     if labels_per_class is not None:
         train = [t[:labels_per_class] for t in train]
     if imbalance > 1.0:
@@ -343,6 +412,10 @@ def make_split(
         X_test=Xn[te],
         y_test=y_int[te].astype(np.int64),
         raw_train=raw[tr],
+        layout=layout,
+        available_train=available,
+        labels_per_class=labels_per_class,
+        imbalance=float(imbalance),
     )
 
 
