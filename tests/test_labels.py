@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from helpers import readonly
 from hypothesis import given
 from hypothesis import strategies as st
 
 import mixkit
 from mixkit.labels import MixedTargets
-
-from helpers import readonly
 
 torch = pytest.importorskip("torch")
 
@@ -113,3 +112,72 @@ def test_loss_errors():
         mixed_cross_entropy(torch.zeros(3, 4), [0, 1, 2])
     with pytest.raises(ValueError, match="reduction"):
         soft_cross_entropy(torch.zeros(3, 4), torch.zeros(3, 4), reduction="avg")
+
+
+def test_empty_batch_with_an_empty_list_of_labels():
+    for t in (mixkit.MixUp(num_classes=3), mixkit.CutMix(num_classes=3)):
+        out, targets = t(np.zeros((0, 1, 4, 4), np.float32), [], rng=0)
+        assert out.shape == (0, 1, 4, 4) and targets.shape == (0, 3) and targets.dtype == np.float32
+    assert mixkit.as_targets([], num_classes=2).shape == (0, 2)
+    assert mixkit.one_hot([], 4).shape == (0, 4)
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_probability_rows_are_checked_once_with_a_clear_error(lib):
+    conv = (lambda a: a) if lib == "numpy" else torch.from_numpy
+    x = conv(np.zeros((3, 2), np.float32))
+    t = mixkit.MixUp(lam=0.5, pairing="flip")
+    bad = {
+        "negative": (np.array([[-0.5, 1.5], [0.5, 0.5], [1, 0]]), r"values from -0.5 to 1.5.*must lie in \[0, 1\]"),
+        "nan": (np.array([[np.nan, 1.0], [0.5, 0.5], [1, 0]]), "holds NaN"),
+        "sum": (np.array([[0.2, 0.2], [0.5, 0.5], [1, 0]]), "row 0 of y sums to 0.4"),
+        "above one": (np.array([[0, 2], [0.5, 0.5], [1, 0]]), "must lie in"),
+        "integer counts": (np.array([[0, 2], [1, 0], [1, 0]]), "must lie in"),
+    }
+    for y, match in bad.values():
+        with pytest.raises(ValueError, match=match):
+            t(x, conv(y))
+        with pytest.raises(ValueError, match=match):
+            mixkit.as_targets(conv(y))
+    # float32 rounding of a softmax is fine; multi-hot rows (0 and 1) need not sum to 1
+    logits = np.random.default_rng(0).normal(size=(3, 1000)).astype(np.float32)
+    soft = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    _, targets = mixkit.MixUp(lam=0.5, pairing="flip")(conv(np.zeros((3, 2), np.float32)), conv(soft))
+    np.testing.assert_allclose(np.asarray(targets).sum(1), 1.0, atol=1e-4)
+    multi = np.array([[1, 1, 0], [0, 0, 0], [1, 0, 0]], np.float32)
+    _, targets = t(x, conv(multi))
+    np.testing.assert_allclose(np.asarray(targets), 0.5 * multi + 0.5 * multi[::-1])
+    bf = torch.tensor([[0.5, 0.5], [0.25, 0.75], [1.0, 0.0]], dtype=torch.bfloat16)
+    assert t(torch.zeros(3, 2, dtype=torch.bfloat16), bf)[1].dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_one_hot_refuses_indices_out_of_range(lib):
+    conv = np.asarray if lib == "numpy" else torch.tensor
+    np.testing.assert_array_equal(np.asarray(mixkit.one_hot(conv([2, 0]), 3)), [[0, 0, 1], [1, 0, 0]])
+    with pytest.raises(ValueError, match="class index 5, out of range for num_classes=3"):
+        mixkit.one_hot(conv([0, 5]), 3)
+    with pytest.raises(ValueError, match="negative class index"):
+        mixkit.one_hot(conv([0, -1]), 3)
+    with pytest.raises(TypeError, match="integer class indices of shape"):
+        mixkit.one_hot(conv([0.0, 1.0]), 3)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        mixkit.one_hot(conv([0]), 0)
+
+
+def test_mixed_targets_move_to_a_device_and_dtype():
+    pair = mixkit.MixUp(lam=0.25, pairing="flip", num_classes=3, label_format="pair")(
+        torch.zeros(3, 2), torch.tensor([0, 1, 2]), rng=0)[1]
+    moved = pair.to("cpu", torch.float64)
+    assert isinstance(moved, MixedTargets) and moved is not pair
+    assert moved.lam.dtype == torch.float64 and moved.y_a.dtype == torch.int64
+    assert moved.num_classes == 3
+    torch.testing.assert_close(moved.dense(), pair.dense())
+    meta = pair.to(torch.device("meta"))
+    assert meta.lam.device.type == "meta" and meta.y_b.device.type == "meta"
+    host = mixkit.MixUp(lam=0.25, pairing="flip", num_classes=3, label_format="pair")(
+        np.zeros((3, 2)), np.array([0, 1, 2]), rng=0)[1]
+    assert host.to("cpu").lam.dtype == np.float32
+    assert host.to(dtype=np.float64).lam.dtype == np.float64
+    with pytest.raises(ValueError, match="NumPy arrays, which live on the host"):
+        host.to("cuda")

@@ -17,7 +17,8 @@ from ._validate import check_probability
 from ._xp import backend, dtype_kind, to_numpy
 from .kernels import blend
 
-__all__ = ["MixedTargets", "as_targets", "check_labels", "mix_targets", "one_hot", "smooth_labels"]
+__all__ = ["MixedTargets", "as_targets", "check_labels", "check_probabilities", "mix_targets", "one_hot",
+           "smooth_labels"]
 
 
 def _xp(y: Any) -> Any:
@@ -36,18 +37,84 @@ def _float_dtype(y: Any) -> Any:
     return xp.float32
 
 
-def check_labels(y: Any, batch_size: int, num_classes: int | None, name: str = "y") -> Any:
-    """Validate labels for a batch of ``batch_size``; return them as an array (lists become NumPy)."""
+def _empty_list_labels(y: Any) -> Any:
+    """A Python list or tuple as a NumPy array; an empty one (an empty batch) as int64 class indices."""
     if isinstance(y, (list, tuple)):
-        y = np.asarray(y)
-    kind = backend(y)
+        return np.asarray(y) if len(y) else np.zeros(0, dtype=np.int64)
+    return y
+
+
+def _on_host(y: Any) -> bool:
+    """Whether ``y``'s values can be read without stalling an accelerator (NumPy, CPU tensors)."""
+    return backend(y) != "torch" or y.device.type == "cpu"
+
+
+def _host_values(y: Any) -> np.ndarray:
+    """The values of a host array as NumPy (a view where the dtype allows; bfloat16 read as float32)."""
+    if backend(y) == "torch":
+        import torch
+
+        v = y.detach()
+        return (v.float() if v.dtype == torch.bfloat16 else v).numpy()
+    return np.asarray(to_numpy(y))
+
+
+def _sum_tolerance(y: Any, values: np.ndarray) -> float:
+    """How far from 1 a row of probabilities of ``y``'s dtype may sum (float32, 16-bit rounding)."""
+    if dtype_kind(y) != "f":
+        return 0.0
+    size = getattr(y.dtype, "itemsize", None) if backend(y) == "torch" else values.dtype.itemsize
+    return {8: 1e-6, 4: 1e-4}.get(int(size or 4), 3e-2)
+
+
+def check_probabilities(y: Any, name: str = "y") -> None:
+    """Refuse rows ``(B, C)`` that are neither probabilities nor multi-hot, with a ValueError.
+
+    Every entry must be finite and in ``[0, 1]``; each row must sum to 1 (within the rounding of its
+    dtype) unless it is multi-hot (only 0 and 1, any number of ones). Host arrays only: on an
+    accelerator the check would stall the device, so device tensors pass unchecked.
+    """
+    if not _on_host(y) or y.shape[0] == 0 or y.shape[1] == 0:
+        return
+    v = _host_values(y)
+    lo, hi = float(v.min()), float(v.max())
+    if not (lo >= 0.0 and hi <= 1.0):  # NaN fails both comparisons
+        if np.isnan(lo) or np.isnan(hi):
+            raise ValueError(f"{name} holds NaN; probability or multi-hot rows (B, C) must be finite")
+        raise ValueError(
+            f"{name} has values from {lo:.4g} to {hi:.4g}; probability or multi-hot rows (B, C) must lie "
+            "in [0, 1] (for class indices give shape (B,) with num_classes)"
+        )
+    sums = v.sum(axis=1, dtype=np.float64)
+    off = np.flatnonzero(np.abs(sums - 1.0) > _sum_tolerance(y, v))
+    if off.size == 0:
+        return
+    rows = v[off]
+    fractional = ~((rows == 0) | (rows == 1)).all(axis=1)
+    if fractional.any():
+        worst = int(off[np.argmax(fractional)])
+        raise ValueError(
+            f"row {worst} of {name} sums to {float(sums[worst]):.6g}; probability rows (B, C) must sum to 1 "
+            "(multi-hot rows of only 0 and 1 may hold any number of ones)"
+        )
+
+
+def check_labels(y: Any, batch_size: int, num_classes: int | None, name: str = "y") -> Any:
+    """Validate labels for a batch of ``batch_size``; return them as an array (lists become NumPy).
+
+    Class indices ``(B,)`` must be integers in ``[0, num_classes)``; rows ``(B, C)`` probabilities
+    (finite, in [0, 1], summing to 1) or multi-hot (0 and 1). Values are read on the host only: device
+    tensors get the shape and dtype checks, no check that would synchronise with the device.
+    """
+    y = _empty_list_labels(y)
     shape = tuple(y.shape)
     letter = dtype_kind(y)
     if letter in "cO":
         raise TypeError(f"{name} has dtype {y.dtype}; expected integer class indices or float probabilities")
-    if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1
+    ):
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if len(shape) == 0 or len(shape) > 2:
         raise ValueError(
             f"{name} should be class indices with shape (batch_size,) or probabilities with shape "
@@ -70,28 +137,48 @@ def check_labels(y: Any, batch_size: int, num_classes: int | None, name: str = "
                 "targets; pass num_classes=C (or give probabilities of shape (batch_size, C))"
             )
         # The range check reads two numbers back to the host; on an accelerator that would stall the
-        # device every call, so it runs for host arrays only (a bad index still fails in the one-hot).
-        on_host = kind != "torch" or y.device.type == "cpu"
-        if batch_size and on_host:
-            host = to_numpy(y) if kind != "torch" else y.detach()
-            lo, hi = int(host.min()), int(host.max())
-            if lo < 0:
-                raise ValueError(f"{name} has a negative class index ({lo}); indices must lie in [0, {num_classes})")
-            if hi >= num_classes:
-                raise ValueError(
-                    f"{name} has class index {hi}, out of range for num_classes={num_classes}; "
-                    f"indices must lie in [0, {num_classes})"
-                )
+        # device every call, so it runs for host arrays only.
+        _check_index_range(y, int(num_classes), name)
         return y
     if num_classes is not None and shape[1] != num_classes:
         raise ValueError(
             f"{name} has {shape[1]} columns but num_classes={num_classes}; they must agree"
         )
+    if letter != "b":
+        check_probabilities(y, name)
     return y
 
 
+def _check_index_range(y: Any, num_classes: int, name: str) -> None:
+    """Class indices in ``[0, num_classes)``, checked for host arrays (a ValueError otherwise)."""
+    if y.shape[0] == 0 or not _on_host(y):
+        return
+    host = _host_values(y)
+    lo, hi = int(host.min()), int(host.max())
+    if lo < 0:
+        raise ValueError(f"{name} has a negative class index ({lo}); indices must lie in [0, {num_classes})")
+    if hi >= num_classes:
+        raise ValueError(
+            f"{name} has class index {hi}, out of range for num_classes={num_classes}; "
+            f"indices must lie in [0, {num_classes})"
+        )
+
+
 def one_hot(y: Any, num_classes: int, *, dtype: Any = None) -> Any:
-    """One-hot rows ``(B, num_classes)`` for class indices ``(B,)``, in ``y``'s library and device."""
+    """One-hot rows ``(B, num_classes)`` for class indices ``(B,)``, in ``y``'s library and device.
+
+    Indices outside ``[0, num_classes)`` raise a ValueError for host arrays; on an accelerator they are
+    not read back (that would stall the device), and torch's own device-side check applies.
+    """
+    y = _empty_list_labels(y)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if len(y.shape) != 1 or dtype_kind(y) not in "iu":
+        raise TypeError(
+            f"one_hot takes integer class indices of shape (B,), got dtype {y.dtype} and shape {tuple(y.shape)}"
+        )
+    num_classes = int(num_classes)
+    _check_index_range(y, num_classes, "y")
     xp = _xp(y)
     dtype = xp.float32 if dtype is None else dtype
     if backend(y) == "torch":
@@ -154,6 +241,32 @@ class MixedTargets:
         xp = _xp(ta)
         lam = xp.reshape(xp.astype(self.lam, ta.dtype), (-1, 1))
         return lam * ta + (1 - lam) * tb
+
+    def to(self, device: Any = None, dtype: Any = None, *, non_blocking: bool = False) -> MixedTargets:
+        """A new :class:`MixedTargets` with ``y_a``, ``y_b`` and ``lam`` on ``device`` (torch).
+
+        ``dtype`` applies to the floating tensors (``lam``, probability rows); class indices keep their
+        integer dtype. NumPy pair forms live on the host: ``device`` None or ``"cpu"`` keeps them there
+        (``dtype`` still converts), any other device raises a ValueError (use torch tensors for that).
+        """
+        kind = backend(self.lam)
+        if kind == "torch":
+            def move(t: Any) -> Any:
+                if dtype is not None and t.is_floating_point():
+                    return t.to(device=device, dtype=dtype, non_blocking=non_blocking)
+                return t.to(device=device, non_blocking=non_blocking)
+        elif kind == "numpy":
+            if device is not None and str(device) != "cpu":
+                raise ValueError(
+                    f"these MixedTargets hold NumPy arrays, which live on the host; cannot move them to "
+                    f"{device!r}. Mix torch tensors to get targets on a device"
+                )
+
+            def move(t: Any) -> Any:
+                return t.astype(dtype) if dtype is not None and dtype_kind(t) == "f" else t
+        else:
+            raise TypeError(f"MixedTargets.to needs torch tensors or NumPy arrays, got {type(self.lam).__name__}")
+        return MixedTargets(move(self.y_a), move(self.y_b), move(self.lam), self.num_classes, self.label_smoothing)
 
     def __len__(self) -> int:
         return int(self.y_a.shape[0])
