@@ -176,3 +176,29 @@ def test_bundled_demo_is_marked_bundled_and_kind_can_flatten_it():
     )
     flat = read_data("digits", kind="tabular")
     assert flat.kind == "tabular" and flat.X.shape == (1797, 64) and "flattened" in flat.layout
+
+
+def test_in_memory_arrays_are_read_like_a_npz():
+    gen = np.random.default_rng(4)
+    X = gen.random((12, 8, 8, 3)).tolist()  # lists work too
+    got = read_data((X, ["a", "b"] * 6))
+    assert got.name == "arrays" and got.kind == "image" and got.X.shape == (12, 3, 8, 8)
+    assert "channels-last" in got.layout and not got.bundled
+    X2, y2, kind, name = load_data([np.zeros((6, 5)), np.arange(6) % 2], kind="series")
+    assert X2.shape == (6, 1, 5) and kind == "series" and name == "arrays" and len(y2) == 6
+
+
+@pytest.mark.parametrize(
+    ("data", "kw", "match"),
+    [
+        ((np.zeros((4, 3)),), {}, r"a pair \(X, y\) of arrays, got a tuple of 1 items"),
+        ((np.zeros((4, 3)), np.zeros(3)), {}, r"X has 4 samples but y has 3 labels"),
+        ((np.zeros((4, 3)), np.zeros((4, 2))), {}, r"y must be one label per row.*\(4, 2\)"),
+        ((np.zeros((4, 3)), np.zeros(4)), {"label_column": "y"}, r"--label-column applies to CSV"),
+        (([[1, 2], [3]], [0, 1]), {}, r"cannot read \(X, y\) as arrays"),
+        ((np.float32(3), np.zeros(1)), {}, r"X must have 2 .* got shape \(\)"),
+    ],
+)
+def test_bad_in_memory_arrays_are_refused_clearly(data, kw, match):
+    with pytest.raises(SweepError, match=match):
+        read_data(data, **kw)

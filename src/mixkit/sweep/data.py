@@ -132,23 +132,41 @@ def resolve_labels_per_class(labels_per_class: int | None, bundled: bool) -> int
 
 
 def load_data(
-    data: str, *, label_column: str | None = None, kind: str = "auto", image_size: int = 32
+    data: Any,
+    *,
+    label_column: str | None = None,
+    kind: str = "auto",
+    image_size: int = 32,
+    text: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, str, str]:
-    """Load ``data`` (a bundled name or a path); returns ``(X, y, kind, name)``.
+    """Load ``data`` (a bundled name, a path or ``(X, y)`` arrays); returns ``(X, y, kind, name)``.
 
     :func:`read_data` returns the same and the line saying how ``X`` was read."""
-    got = read_data(data, label_column=label_column, kind=kind, image_size=image_size)
+    got = read_data(data, label_column=label_column, kind=kind, image_size=image_size, text=text)
     return got.X, got.y, got.kind, got.name
 
 
 def read_data(
-    data: str, *, label_column: str | None = None, kind: str = "auto", image_size: int = 32
+    data: Any,
+    *,
+    label_column: str | None = None,
+    kind: str = "auto",
+    image_size: int = 32,
+    text: Any = None,
 ) -> LoadedData:
     """Load ``data``: a bundled name, a ``.npz`` with arrays ``X`` and ``y``, a CSV with a label
-    column, or a folder of class sub-folders of images. ``X`` is read as :func:`infer_kind` says
-    (``kind`` overrides the kind)."""
+    column, a folder of class sub-folders of images, or in-memory arrays ``(X, y)`` (NumPy arrays,
+    lists, anything ``numpy.asarray`` reads; named ``"arrays"``). ``X`` is read as
+    :func:`infer_kind` says (``kind`` overrides the kind). ``text``: a
+    :class:`~mixkit.sweep.text.TextSource` for text data (embedded, kind ``"text"``)."""
     if kind not in ("auto", *KINDS):
         raise SweepError(f"--kind must be one of auto, {', '.join(KINDS)}; got {kind!r}")
+    if text is not None:
+        from .text import load_text
+
+        return LoadedData(*load_text(data, text, label_column=label_column, kind=kind))
+    if isinstance(data, (tuple, list)):
+        return _read_arrays(data, label_column, kind)
     key = str(data).strip().lower().replace("-", "").replace("_", "")
     if key in BUNDLED and not Path(str(data)).exists():
         X, y, found = _load_bundled(key)
@@ -187,6 +205,29 @@ def read_data(
     if label_column is not None and path.suffix.lower() not in (".csv", ".tsv", ".txt"):
         raise SweepError(f"--label-column applies to CSV files only, but {path} is not a CSV file")
     return LoadedData(X, y, found, path.stem or path.name, layout, False)
+
+
+def _read_arrays(data: Any, label_column: str | None, kind: str) -> LoadedData:
+    """``(X, y)`` in memory: ``X`` read by :func:`infer_kind`, ``y`` one label per row."""
+    if len(data) != 2:
+        raise SweepError(
+            f"in-memory data must be a pair (X, y) of arrays, got a {type(data).__name__} of "
+            f"{len(data)} items"
+        )
+    if label_column is not None:
+        raise SweepError("--label-column applies to CSV files, not to in-memory arrays (X, y)")
+    try:
+        X, y = np.asarray(data[0]), np.asarray(data[1])
+    except (TypeError, ValueError) as exc:  # ragged lists, objects NumPy cannot stack
+        raise SweepError(f"cannot read (X, y) as arrays ({type(exc).__name__}: {exc})") from None
+    if y.ndim != 1:
+        raise SweepError(f"y must be one label per row, shape (N,), got shape {y.shape}")
+    X, found, layout = infer_kind(X, kind)
+    if len(X) != len(y):
+        raise SweepError(
+            f"X has {len(X)} samples but y has {len(y)} labels; they must have the same length"
+        )
+    return LoadedData(X, y, found, "arrays", layout, False)
 
 
 def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
