@@ -159,9 +159,11 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
 def plot_mixed_samples(
     ds: Dataset, strategies: Sequence[Strategy], path: Path, *, n: int = 8, seed: int = 0
 ) -> Path | None:
-    """Training samples mixed by each strategy, each captioned with its soft label (None for tabular)."""
+    """Training samples mixed by each strategy (up to 6), each captioned with its two sources and
+    their weights, ``"6 (0.62) + 1 (0.38)"``; tiles are chosen where ``lam`` is informative (see
+    :func:`mixkit.preview.mix_for_display`). None for tabular and text data."""
     mixing = [s for s in strategies if s.method != NONE][:6]
-    if ds.kind == "tabular" or not mixing:
+    if ds.kind in ("tabular", "text") or not mixing:
         return None
     names = list(ds.classes)
     methods = {s.label: s.build(ds.num_classes, cut_axes(ds.kind)) for s in mixing}
@@ -177,32 +179,37 @@ def plot_mixed_samples(
             n=n,
             rng=seed,
             class_names=names,
-            title=f"{ds.name}: mixed training samples and their soft labels",
+            title=f"{ds.name}: mixed training samples",
         )
-    from mixkit.preview import label_caption
+    from mixkit.preview import INFORMATIVE, POOL, mix_for_display
 
     plt = _plt()
     gen = np.random.default_rng(seed)
-    pick = gen.choice(len(ds.y_train), size=n, replace=False)
+    pick = gen.choice(len(ds.y_train), size=min(POOL, len(ds.y_train)), replace=False)
     x, y = ds.X_train[pick], ds.y_train[pick]
-    rows = [("source", x, [names[c] for c in y])]
-    for label, t in methods.items():
-        xm, ym = t(x, y, rng=gen)
-        rows.append((label, xm, [label_caption(r, names=names) for r in ym]))
+    rows = [
+        (label, mix_for_display(t, x, y, n=n, rng=gen, class_names=names))
+        for label, t in methods.items()
+    ]
     fig, axes = plt.subplots(
         len(rows), n, figsize=(2.1 * n, 1.7 * len(rows)), squeeze=False, sharey=True
     )
-    for r, (label, batch, captions) in enumerate(rows):
+    for r, (label, tiles) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]
-            for ch in range(batch.shape[1]):
-                ax.plot(batch[c, ch], lw=0.9)
+            for ch in range(tiles.x.shape[1]):
+                ax.plot(tiles.x[c, ch], lw=0.9)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(captions[c], fontsize=7)
+            ax.set_title(tiles.captions[c], fontsize=7)
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
-    fig.suptitle(f"{ds.name}: mixed training series and their soft labels", fontsize=11)
+    lo, hi = INFORMATIVE
+    fig.suptitle(
+        f"{ds.name}: mixed training series\neach tile: own class (lam) + partner class (1 - lam); "
+        f"shown where lam is in [{lo:g}, {hi:g}] when a draw gives one",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
