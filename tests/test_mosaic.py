@@ -60,3 +60,49 @@ def test_mosaic_errors():
     plan = mixkit.Mosaic().sample(2, rng=0, shape=(2, 1, 8, 8))
     with pytest.raises(ValueError, match="sample a new plan with shape=x.shape"):
         mixkit.Mosaic().apply(plan, np.zeros((2, 1, 8, 9)))
+
+
+def test_batch_of_one_empty_batch_and_empty_images_are_left_as_they_are():
+    x = np.random.default_rng(0).random((1, 3, 8, 8))
+    for seed in range(5):
+        out, y = mixkit.Mosaic(num_classes=2)(x, np.array([1]), rng=seed)
+        np.testing.assert_array_equal(out, x)
+        np.testing.assert_array_equal(y, [[0.0, 1.0]])
+    out, y = mixkit.Mosaic(num_classes=2)(np.zeros((0, 3, 8, 8)), np.zeros(0, np.int64), rng=0)
+    assert out.shape == (0, 3, 8, 8) and y.shape == (0, 2)
+    for shape in [(3, 2, 0, 5), (3, 2, 5, 0)]:
+        x = np.zeros(shape, np.float32)
+        plan = mixkit.Mosaic().sample(3, rng=0, shape=shape)
+        np.testing.assert_array_equal(plan.lam, 1.0)
+        np.testing.assert_array_equal(plan.partner, np.arange(3))
+        out, y = mixkit.Mosaic(num_classes=3).apply(plan, x, np.arange(3))
+        assert out.shape == shape and out.dtype == np.float32
+        np.testing.assert_array_equal(y, np.eye(3))
+    # in a batch of two, a sample whose three draws are all itself keeps its pixels too
+    x = np.random.default_rng(1).random((2, 1, 6, 6))
+    for seed in range(40):
+        plan = mixkit.Mosaic().sample(2, rng=seed, shape=x.shape)
+        out, _ = mixkit.Mosaic().apply(plan, x)
+        for i in range(2):
+            if np.all(plan.sources[i] == i):
+                np.testing.assert_array_equal(out[i], x[i])
+                assert plan.lam[i] == 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "uint8"])
+@pytest.mark.parametrize("method", ["mosaic", "resizemix"])
+def test_channels_last_tensors_keep_their_memory_format(method, dtype):
+    torch = pytest.importorskip("torch")
+    dt = getattr(torch, dtype)
+    x = (torch.rand(5, 3, 8, 10) * 200).to(dt)
+    t = mixkit.Mosaic(num_classes=5) if method == "mosaic" else mixkit.ResizeMix(num_classes=5, lam_mode="sample")
+    plan = t.sample(5, rng=3, shape=tuple(x.shape))
+    ref, _ = t.apply(plan, x)
+    out, _ = t.apply(plan, x.to(memory_format=torch.channels_last))
+    assert out.is_contiguous(memory_format=torch.channels_last) and out.dtype == dt
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    assert not torch.equal(out, x)  # something was mixed
+    x5 = torch.rand(3, 2, 4, 6, 6).to(memory_format=torch.channels_last_3d)
+    if method == "resizemix":
+        out5, _ = mixkit.ResizeMix(axes=(-3, -2, -1))(x5, rng=0)
+        assert out5.is_contiguous(memory_format=torch.channels_last_3d)

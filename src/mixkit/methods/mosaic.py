@@ -1,8 +1,10 @@
 """Mosaic (as in YOLOv4): four images shrunk into the four quadrants of one, around a random centre.
 
 Output sample ``i`` holds sample ``i`` itself in the top-left quadrant and three other samples in the
-others, each resized (nearest neighbour) to its quadrant. Labels are mixed with the quadrants'
-areas: ``target[i] = sum_k area_k * y[sources[i, k]]``; the own share ``lam[i]`` is the top-left area.
+others, each resized (nearest neighbour) to its quadrant. Labels are mixed with the quadrants' areas:
+``target[i] = sum_k area_k * y[sources[i, k]]``; the own share ``lam[i]`` is the top-left area. A sample
+whose three draws are all itself (always in a batch of one), or an image with no pixels, is left as it
+is with ``lam = 1``.
 Boxes, keypoints and segmentation masks are moved and scaled with their image.
 """
 
@@ -18,6 +20,7 @@ from .._xp import backend
 from ..companions._common import like, take_rows, to_tensor
 from ..plan import MixPlan, _frozen, register_plan_type
 from ._base import Mixer
+from .resizemix import match_memory_format
 
 __all__ = ["Mosaic", "MosaicPlan"]
 
@@ -55,10 +58,18 @@ class MosaicPlan(MixPlan):
 
     @property
     def weights(self) -> np.ndarray:
-        """Area fraction of each quadrant, ``(B, 4)``; rows sum to 1."""
+        """Area fraction of each quadrant, ``(B, 4)``; rows sum to 1 (an image of no pixels is all its own)."""
         h, w = self.sizes
+        if h * w == 0:
+            return np.tile(np.array([1.0, 0.0, 0.0, 0.0]), (self.batch_size, 1))
         cy, cx = self.centre[:, 0].astype(np.float64), self.centre[:, 1].astype(np.float64)
         return np.stack([cy * cx, cy * (w - cx), (h - cy) * cx, (h - cy) * (w - cx)], axis=1) / float(h * w)
+
+    @property
+    def moves(self) -> np.ndarray:
+        """Which samples the plan changes, bool ``(B,)`` (the others keep every pixel: centre at the corner)."""
+        h, w = self.sizes
+        return (self.centre[:, 0] < h) | (self.centre[:, 1] < w) if h * w else np.zeros(self.batch_size, bool)
 
     def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Source sample ``(B, H, W)``, source row ``(B, H)`` and source column ``(B, W)`` of each pixel."""
@@ -77,8 +88,11 @@ class MosaicPlan(MixPlan):
         return sample.reshape(quad.shape), np.clip(row, 0, h - 1), np.clip(col, 0, w - 1)
 
     def _gather(self, x: Any, hw: tuple[int, int]) -> Any:
+        """A new array: each pixel of ``x`` from its source (layout kept: a torch tensor's memory format)."""
         b = int(x.shape[0])
         h, w = self.sizes
+        if not self.moves.any():  # an empty batch, an image of no pixels, or nothing applied
+            return x.clone() if backend(x) == "torch" else np.array(x, copy=True)
         s, r, c = self._index()
         if backend(x) == "torch":
             import torch
@@ -91,7 +105,7 @@ class MosaicPlan(MixPlan):
             idx = (to_tensor(s, dev)[:, None], torch.arange(m, device=dev)[None, :, None, None],
                    to_tensor(r, dev)[:, None, :, None], to_tensor(c, dev)[:, None, None, :])
             res = xm[idx].reshape((b,) + tuple(lead) + (h, w))
-            return torch.movedim(res, (-2, -1), hw).contiguous()
+            return match_memory_format(torch.movedim(res, (-2, -1), hw), x)
         xm = np.moveaxis(x, hw, (-2, -1))
         lead = xm.shape[1:-2]
         xm = xm.reshape(b, -1, h, w)
@@ -219,6 +233,9 @@ class Mosaic(Mixer):
         cy = gen.integers(int(np.floor(lo * h)), int(np.floor(hi * h)) + 1, size=batch_size)
         cx = gen.integers(int(np.floor(lo * w)), int(np.floor(hi * w)) + 1, size=batch_size)
         applied = gen.random(batch_size) < self.p if self.p < 1 else np.ones(batch_size, bool)
+        # a sample whose three other quadrants all drew itself (always so in a batch of one) and an image
+        # of no pixels have nothing to mix: the sample is left as it is, lam = 1
+        applied &= ~np.all(others == rows[:, None], axis=1) & (h * w > 0)
         cy = np.where(applied, cy, h)
         cx = np.where(applied, cx, w)
         centre = np.stack([cy, cx], axis=1).astype(np.int64)

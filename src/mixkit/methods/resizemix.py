@@ -27,8 +27,8 @@ from ..plan import MixPlan, freeze_boxes, register_plan_type
 from ..sampling import LAM_MODES, sample_applied
 from ._base import Mixer, finish_box_plan
 
-__all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "interpolation_taps", "resize_paste",
-           "resize_paste_reference"]
+__all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "interpolation_taps",
+           "match_memory_format", "resize_paste", "resize_paste_reference"]
 
 INTERPOLATIONS = ("linear", "area")
 
@@ -161,11 +161,24 @@ def resize_paste(x: Any, partner: np.ndarray, start: np.ndarray, stop: np.ndarra
         return done
     res = resize_paste_reference(x, partner, start, stop, tuple(axes), interpolation)
     if out is None:
-        return res
+        return match_memory_format(res, x)
     if kind == "torch":
         return out.copy_(res)
     out[...] = res
     return out
+
+
+def match_memory_format(res: Any, like: Any) -> Any:
+    """The torch tensor ``res`` in ``like``'s memory format (``channels_last``, ``channels_last_3d``, or
+    contiguous); a copy only where the layouts differ. Other arrays are returned as they are."""
+    if backend(res) != "torch":
+        return res
+    import torch
+
+    for fmt, ndim in ((torch.channels_last, 4), (torch.channels_last_3d, 5)):
+        if like.dim() == ndim and not like.is_contiguous() and like.is_contiguous(memory_format=fmt):
+            return res.contiguous(memory_format=fmt)
+    return res.contiguous()
 
 
 def _compute_dtype(xp: Any, dtype: Any) -> Any:
