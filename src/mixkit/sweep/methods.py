@@ -17,6 +17,7 @@ from typing import Any
 import mixkit
 
 from .errors import SweepError
+from .text_models import HiddenMix
 
 __all__ = ["Strategy", "available_methods", "parse_alphas", "resolve_strategies", "split_list"]
 
@@ -145,7 +146,7 @@ def resolve_strategies(
     specs = split_list(methods) if isinstance(methods, str) else [s.strip() for s in methods]
     if not specs:
         raise SweepError("--methods is empty; give a comma list such as none,mixup,cutmix")
-    known = available_methods()
+    known = {"tmix": HiddenMix, **available_methods()}  # tmix: hidden-state mixing in the model
     listing = ", ".join([NONE, *sorted(known)])
     out: list[Strategy] = []
     for spec in specs:
@@ -165,7 +166,7 @@ def resolve_strategies(
             except (TypeError, ValueError) as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise SweepError(f"method {spec!r}: {msg}") from None
-            if probe is not None and s.cls is not None:
+            if probe is not None and s.cls is not None and not hasattr(s.cls, "bind"):
                 try:
                     s.build(num_classes, axes)(probe[0], probe[1], rng=0)
                 except Exception as exc:  # noqa: BLE001

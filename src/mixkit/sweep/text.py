@@ -280,8 +280,16 @@ class _TransformerEncoder:
             from transformers import AutoModel, AutoTokenizer
         except ImportError as exc:
             raise SweepError(f"embedding text needs torch and transformers ({exc}): {INSTALL}") from None
-        tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        model = AutoModel.from_pretrained(self.path, local_files_only=True).eval()
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the sweep's console
+        try:
+            tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            model = AutoModel.from_pretrained(self.path, local_files_only=True).eval()
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
         max_len = self.max_len or min(512, int(getattr(tok, "model_max_length", 512) or 512))
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths, less padding
         out = np.empty((len(texts), 0), dtype=np.float32)
