@@ -233,7 +233,7 @@ def test_box_and_keypoint_errors():
     video = np.zeros((2, 4, 1, 8, 10))
     with pytest.raises(ValueError, match="also cuts axes"):
         mixkit.CutMix(axes=(1, 3, 4), pairing="flip", lam=0.5)({"x": video, "boxes": good}, rng=0)
-    with pytest.raises(ValueError, match="does not say how to mix boxes"):
+    with pytest.raises(ValueError, match="ResizePlan, which cannot carry boxes"):
         mixkit.ResizeMix()({"image": x, "boxes": good}, rng=0)
 
 

@@ -267,7 +267,7 @@ def test_mask_method_errors():
         FMix().sample(2)
     with pytest.raises(ValueError, match="shape=x.shape"):
         ResizeMix().sample(2)
-    with pytest.raises(ValueError, match="pass x=batch or saliency=maps"):
+    with pytest.raises(ValueError, match="SaliencyMix needs the batch: pass x="):
         SaliencyMix().sample(2, shape=(2, 1, 4, 4))
     with pytest.raises(ValueError, match=r"saliency maps must have shape"):
         SaliencyMix().sample(2, shape=(2, 1, 4, 4), saliency=np.zeros((2, 4, 5)))

@@ -18,7 +18,7 @@ TRANSFORMS = [
     mixkit.MixUp(0.4, lam_mode="sample", pairing="pairs", num_classes=5),
     mixkit.CutMix(1.0, num_classes=5),
     mixkit.CutMix(1.0, lam_mode="sample", pairing="flip", num_classes=5),
-    mixkit.OneOf([mixkit.MixUp(0.2, num_classes=5), mixkit.CutMix(num_classes=5)], p=[0.3, 0.7]),
+    mixkit.OneOf([mixkit.MixUp(0.2, num_classes=5), mixkit.CutMix(num_classes=5)], weights=[0.3, 0.7]),
 ]
 
 
@@ -126,8 +126,8 @@ def test_cutmix_axes_layouts():
     assert diff.reshape(2, -1).sum(1).tolist() == [16, 16]
 
 
-def test_oneof_chooses_with_probabilities():
-    t = mixkit.OneOf([mixkit.MixUp(), mixkit.CutMix()], p=[1, 3])
+def test_oneof_chooses_with_weights():
+    t = mixkit.OneOf([mixkit.MixUp(), mixkit.CutMix()], weights=[1, 3])
     kinds = [type(t.sample(4, rng=s, shape=(4, 1, 4, 4))).__name__ for s in range(400)]
     share = kinds.count("BoxPlan") / 400
     assert 0.65 < share < 0.85
@@ -159,8 +159,12 @@ def test_parameter_errors():
         mixkit.OneOf([])
     with pytest.raises(ValueError, match="disagree on num_classes"):
         mixkit.OneOf([mixkit.MixUp(num_classes=3), mixkit.CutMix(num_classes=4)])
-    with pytest.raises(ValueError, match="p must have one probability per transform"):
-        mixkit.OneOf([mixkit.MixUp()], p=[0.5, 0.5])
+    with pytest.raises(ValueError, match=r"weights must have one number per transform \(1\)"):
+        mixkit.OneOf([mixkit.MixUp()], weights=[0.5, 0.5])
+    with pytest.raises(TypeError, match="pass the per-transform choice weights as weights="):
+        mixkit.OneOf([mixkit.MixUp(), mixkit.CutMix()], p=[0.5, 0.5])
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\]"):
+        mixkit.OneOf([mixkit.MixUp()], p=2.0)
     with pytest.raises(TypeError, match="OneOf takes mixkit transforms"):
         mixkit.OneOf([lambda x: x])
 
@@ -177,7 +181,7 @@ def test_axes_errors():
         mixkit.CutMix(axes=())
     with pytest.raises(TypeError, match="axes must be ints"):
         mixkit.CutMix(axes=(1.0, 2))
-    with pytest.raises(ValueError, match="CutMix.sample needs the batch's shape"):
+    with pytest.raises(ValueError, match="CutMix needs the batch's shape to place boxes: pass shape=x.shape"):
         mixkit.CutMix().sample(2, rng=0)
 
 

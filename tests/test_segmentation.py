@@ -169,9 +169,11 @@ def test_mask_errors():
         mixkit.MixUp()({"image": x, "mask": np.full((4, 6, 8), 3, np.uint8)}, rng=0, mask_classes=2)
     with pytest.raises(ValueError, match="ClassMix needs the segmentation mask"):
         mixkit.ClassMix()({"image": x}, rng=0)
-    with pytest.raises(ValueError, match="pass shape=x.shape and mask=m"):
+    with pytest.raises(ValueError, match="ClassMix needs the segmentation mask: pass mask="):
         mixkit.ClassMix().sample(4, shape=x.shape)
-    with pytest.raises(ValueError, match="does not say how to mix segmentation masks"):
+    with pytest.raises(ValueError, match="ClassMix needs the batch's shape: pass shape=x.shape"):
+        mixkit.ClassMix().sample(4, mask=np.zeros((4, 6, 8), np.uint8))
+    with pytest.raises(ValueError, match="ResizePlan, which cannot carry mask"):
         mixkit.ResizeMix()({"image": x, "mask": np.zeros((4, 6, 8), np.uint8)}, rng=0)
 
 

@@ -22,14 +22,23 @@ def test_dict_matches_array_call(t):
     np.testing.assert_array_equal(out["image"], xa)
     np.testing.assert_array_equal(out["labels"], ya)
     out2 = t(x, y, rng=7, mask=m, mask_classes=5)
-    assert set(out2) == {"x", "labels", "mask"}
-    np.testing.assert_array_equal(out2["x"], xa)
+    assert isinstance(out2, mixkit.Mixed) and set(out2.companions) == {"mask"}
+    np.testing.assert_array_equal(out2.x, xa)
+    np.testing.assert_array_equal(out2.y, ya)
+    np.testing.assert_array_equal(out2.mask, out["mask"])
 
 
-def test_arrays_without_companions_keep_tuple_form():
-    x, _ = _batch()
-    res = mixkit.MixUp(num_classes=4)(x, np.arange(4), rng=0)
-    assert isinstance(res, tuple) and len(res) == 2
+def test_arrays_give_a_mixed_pair_with_or_without_companions():
+    x, m = _batch()
+    t = mixkit.CutMix(num_classes=4)
+    plain = t(x, np.arange(4), rng=0)
+    with_mask = t(x, np.arange(4), rng=0, mask=m)
+    for res in (plain, with_mask):
+        assert type(res) is mixkit.Mixed and isinstance(res, tuple) and len(res) == 2
+    assert plain.companions == {}
+    xm, ym = with_mask
+    np.testing.assert_array_equal(xm, plain.x)
+    np.testing.assert_array_equal(ym, plain.y)
 
 
 def test_apply_replays_a_plan_on_a_dict():

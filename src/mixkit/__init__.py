@@ -2,17 +2,41 @@
 
 Sample a plan once, apply it with pure kernels, mix the labels with the same plan. The convention
 everywhere is ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``: ``lam`` is the weight of the
-sample's own data. ``import mixkit`` imports no deep-learning framework; glue lives in
-``mixkit.torch``.
+sample's own data. Every transform call ``t(x, y, **companions)`` returns a :class:`Mixed`
+``(x_mixed, y_mixed)`` (companions in ``.companions``); every plan applies itself (``plan.apply(x)``).
+``import mixkit`` imports no deep-learning framework; glue lives in ``mixkit.torch``.
 """
 
+from .companions import MixedMasks, convert_boxes
 from .kernels import blend, box_mask, mask_mix, paste
 from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
-from .methods import CutMix, Mixer, MixUp, OneOf, apply_plan, cutmix, mixup
-from .methods import FMix, GridMix, ResizeMix, ResizePlan, SaliencyMix, SmoothMix
-from .methods import BalancedMixUp, LabelPairedMix, LabelPlan, Remix
-from .methods import AudioMixUp, ClassMix, Mosaic, MosaicPlan, TabularMixUp
-from .companions import MixedMasks, convert_boxes
+from .methods import (
+    AudioMixUp,
+    BalancedMixUp,
+    ClassMix,
+    CutMix,
+    FMix,
+    GridMix,
+    LabelPairedMix,
+    LabelPlan,
+    LoudnessPlan,
+    Mixed,
+    Mixer,
+    MixUp,
+    Mosaic,
+    MosaicPlan,
+    OneOf,
+    Remix,
+    ResizeMix,
+    ResizePlan,
+    SaliencyMix,
+    SmoothMix,
+    TabularMixUp,
+    TabularPlan,
+    apply_plan,
+    cutmix,
+    mixup,
+)
 from .pairing import sample_partner
 from .pairing_labels import ClassCounts, sample_label_partner
 from .plan import BoxPlan, MaskPlan, MixPlan, plan_from_dict
@@ -42,9 +66,11 @@ __all__ = [
     "GridMix",
     "LabelPairedMix",
     "LabelPlan",
+    "LoudnessPlan",
     "MaskPlan",
     "MixPlan",
     "MixUp",
+    "Mixed",
     "MixedMasks",
     "MixedTargets",
     "Mixer",
@@ -58,6 +84,7 @@ __all__ = [
     "Scheduled",
     "SmoothMix",
     "TabularMixUp",
+    "TabularPlan",
     "__version__",
     "apply_plan",
     "as_targets",

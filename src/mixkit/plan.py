@@ -3,16 +3,38 @@
 Convention everywhere: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, so ``lam`` is the
 weight of the sample's own data. For a pasted box, ``lam[i]`` is the exact fraction of sample ``i``
 that is kept.
+
+Every plan applies itself through one protocol, so no caller needs to know which kind it holds:
+
+- ``plan.check_fits(shape)``: ValueError unless the plan was sampled for a batch of ``shape``;
+- ``plan.apply(x, *, out=None)``: the mixed batch (the kernels; ``out=x`` writes in place);
+- ``plan.mix_targets(targets)``: dense ``(B, C)`` targets mixed as the batch is mixed;
+- ``plan.pairwise`` / ``plan.label_pair()``: ``(partner, lam)`` of the pair label form, for plans
+  where each sample mixes with one partner;
+- ``plan.companions``: the companion keys (``"mask"``, ``"boxes"``, ...) the plan can carry, and
+  ``plan.mix_mask``, ``plan.mix_boxes``, ``plan.mix_keypoints``, ``plan.fit_sequence`` that move them;
+- ``plan.with_partner(partner)``: the same mixing with partners drawn elsewhere (label-aware pairing).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["BoxPlan", "MaskPlan", "MixPlan", "plan_from_dict", "register_plan_type"]
+from .companions import boxes as _boxes
+from .companions import segmentation as _segmentation
+from .companions import sequences as _sequences
+from .kernels import blend, mask_mix, paste
+
+__all__ = ["ALL_COMPANIONS", "BoxPlan", "MaskPlan", "MixPlan", "plan_from_dict", "register_plan_type"]
+
+#: Every companion a batch can carry (the keyword names of a call and keys of a dict sample).
+ALL_COMPANIONS = frozenset(
+    ("mask", "boxes", "box_labels", "box_valid", "keypoints", "padding_mask", "lengths", "token_labels")
+)
 
 
 def _frozen(a: Any, dtype: Any) -> np.ndarray:
@@ -55,6 +77,18 @@ def freeze_boxes(plan: Any, what: str) -> None:
     object.__setattr__(plan, "stop", stop)
 
 
+def check_axes_fit(plan: Any, shape: tuple[int, ...], verb: str) -> None:
+    """ValueError unless ``shape`` has the plan's ``axes`` with the plan's ``sizes``."""
+    if plan.axes and max(plan.axes) >= len(shape):
+        raise ValueError(f"the plan {verb} axes {plan.axes} but x has only {len(shape)} dimensions")
+    sizes = tuple(int(shape[a]) for a in plan.axes)
+    if sizes != tuple(plan.sizes):
+        raise ValueError(
+            f"the plan is for axes {plan.axes} of sizes {tuple(plan.sizes)}, but x has sizes {sizes} there; "
+            "sample a new plan with shape=x.shape"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class MixPlan:
     """A blend: ``partner`` (int64, shape ``(B,)``) and ``lam`` (float64, shape ``(B,)``)."""
@@ -77,9 +111,91 @@ class MixPlan:
         object.__setattr__(self, "partner", partner)
         object.__setattr__(self, "lam", lam)
 
+    #: how companions follow the plan over the sample axes: ``"blend"`` (per-sample ``lam``), ``"box"``
+    #: (``start``/``stop`` over ``axes``), ``"mask"`` (a per-element ``mask`` over ``axes``), or None
+    geometry: ClassVar[str | None] = "blend"
+    #: the companions this plan can carry (see :data:`ALL_COMPANIONS`)
+    companions: ClassVar[frozenset[str]] = ALL_COMPANIONS
+    #: True when every sample is mixed with one partner, so labels have the pair form
+    pairwise: ClassVar[bool] = True
+    #: the cut axes of the batch; a blend has none
+    axes: ClassVar[tuple[int, ...]] = ()
+
     @property
     def batch_size(self) -> int:
         return int(self.partner.shape[0])
+
+    # -- the protocol every plan type follows ---------------------------------------------------
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        """Raise ValueError unless the plan was sampled for a batch of ``shape`` ``(B, ...)``."""
+        b = int(shape[0]) if len(shape) else -1
+        if self.batch_size != b:
+            raise ValueError(
+                f"the plan was sampled for a batch of {self.batch_size} but x has batch size {b}; "
+                "sample a new plan with .sample(len(x), shape=x.shape)"
+            )
+
+    def apply(self, x: Any, *, out: Any = None) -> Any:
+        """The batch ``x`` ``(B, ...)`` mixed with this plan (into ``out`` when given; ``out=x`` mixes in
+        place). ``out = lam * x + (1 - lam) * x[partner]`` for a blend."""
+        self.check_fits(tuple(int(s) for s in x.shape))
+        return self._apply(x, out)
+
+    def _apply(self, x: Any, out: Any) -> Any:
+        """The kernels, for a batch already checked to fit."""
+        return blend(x, self.partner, self.lam, out=out)
+
+    def label_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(partner, lam)`` ``(B,)`` for the pair label form: each label is ``lam`` of its own and
+        ``1 - lam`` of its partner's."""
+        if not self.pairwise:
+            raise ValueError(
+                f"{type(self).__name__} mixes more than two samples, so its labels have no pair form; "
+                "use label_format='dense'"
+            )
+        return self.partner, self.lam
+
+    def mix_targets(self, targets: Any) -> Any:
+        """Dense float targets ``(B, C)`` mixed as the batch is: ``lam * t + (1 - lam) * t[partner]``."""
+        partner, lam = self.label_pair()
+        return blend(targets, partner, lam)
+
+    def with_partner(self, partner: np.ndarray) -> MixPlan:
+        """This plan with new partners; rows paired with themselves keep all of their data (``lam = 1``)."""
+        own = np.asarray(partner) == np.arange(self.batch_size)
+        return dataclasses.replace(self, partner=partner, lam=np.where(own, 1.0, self.lam))
+
+    def _require(self, what: str) -> None:
+        if what not in self.companions:
+            raise ValueError(
+                f"{type(self).__name__} cannot carry {what}; it carries "
+                f"{', '.join(sorted(self.companions)) or 'no companions'}"
+            )
+
+    def mix_mask(self, mask: Any, *, num_classes: int | None = None, label_format: str = "dense",
+                 ignore_index: int | None = None) -> Any:
+        """A segmentation mask ``(B, ..., *S)`` mixed with the image (see :mod:`mixkit.companions.segmentation`)."""
+        self._require("mask")
+        return _segmentation.mix_by_geometry(self, mask, num_classes=num_classes, label_format=label_format,
+                                             ignore_index=ignore_index)
+
+    def mix_boxes(self, batch: Any, *, hw_axes: tuple[int, int], size: tuple[int, int],
+                  min_visible: float = 0.25, seg: np.ndarray | None = None) -> Any:
+        """Boxes of each mixed image (a :class:`~mixkit.companions.boxes.BoxBatch`)."""
+        self._require("boxes")
+        return _boxes.mix_boxes_by_geometry(self, batch, hw_axes=hw_axes, size=size, min_visible=min_visible,
+                                            seg=seg)
+
+    def mix_keypoints(self, points: list[np.ndarray], *, hw_axes: tuple[int, int], size: tuple[int, int]
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Keypoints of each mixed image and their weights."""
+        self._require("keypoints")
+        return _boxes.mix_keypoints_by_geometry(self, points, hw_axes=hw_axes, size=size)
+
+    def fit_sequence(self, valid: np.ndarray, time_axis: int) -> Any:
+        """The plan fitted to the valid steps ``(B, L)`` of a padded sequence batch."""
+        self._require("padding_mask")
+        return _sequences.fit_sequence_plan(self, valid, time_axis)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form for logging and replay (see :func:`plan_from_dict`)."""
@@ -109,9 +225,23 @@ class BoxPlan(MixPlan):
     start: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     stop: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
+    geometry: ClassVar[str | None] = "box"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         freeze_boxes(self, "box")
+
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        super().check_fits(shape)
+        check_axes_fit(self, shape, "cuts")
+
+    def _apply(self, x: Any, out: Any) -> Any:
+        return paste(x, self.partner, self.start, self.stop, self.axes, out=out)
+
+    def with_partner(self, partner: np.ndarray) -> BoxPlan:
+        own = (np.asarray(partner) == np.arange(self.batch_size))[:, None]
+        return dataclasses.replace(self, partner=partner, lam=np.where(own[:, 0], 1.0, self.lam),
+                                   start=np.where(own, 0, self.start), stop=np.where(own, 0, self.stop))
 
     @property
     def box_fraction(self) -> np.ndarray:
@@ -145,13 +275,34 @@ class MaskPlan(MixPlan):
         object.__setattr__(self, "axes", axes)
         object.__setattr__(self, "mask", mask)
 
+    geometry: ClassVar[str | None] = "mask"
+
     @property
     def sizes(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.mask.shape[1:])
 
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        super().check_fits(shape)
+        check_axes_fit(self, shape, "masks")
+
+    def _apply(self, x: Any, out: Any) -> Any:
+        return mask_mix(x, self.partner, self.mask, self.axes, out=out)
+
+    def with_partner(self, partner: np.ndarray) -> MaskPlan:
+        own = np.asarray(partner) == np.arange(self.batch_size)
+        mask = np.array(self.mask, copy=True)
+        mask[own] = 1.0
+        lam = np.where(own, 1.0, self.lam)
+        return dataclasses.replace(self, partner=partner, lam=lam, mask=mask)
+
     @property
     def binary(self) -> bool:
         return bool(np.all((self.mask == 0) | (self.mask == 1)))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["sizes"] = list(self.sizes)  # the mask's shape, which the list of an empty mask cannot show
+        return out
 
 
 _PLAN_TYPES = {cls.__name__: cls for cls in (MixPlan, BoxPlan, MaskPlan)}
@@ -164,13 +315,31 @@ def register_plan_type(cls: type) -> type:
 
 
 def plan_from_dict(data: dict[str, Any]) -> MixPlan:
-    """Rebuild a plan logged with ``plan.to_dict()``."""
+    """Rebuild a plan logged with ``plan.to_dict()`` (also for an empty batch or zero-size axes)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"plan_from_dict takes the dict of plan.to_dict(), got {type(data).__name__}")
     data = dict(data)
     name = data.pop("type", "MixPlan")
     if name not in _PLAN_TYPES:
         raise ValueError(f"unknown plan type {name!r}; known: {sorted(_PLAN_TYPES)}")
     cls = _PLAN_TYPES[name]
+    names = {f.name for f in fields(cls)}
     for key in ("axes", "sizes"):
         if key in data:
-            data[key] = tuple(data[key])
+            data[key] = tuple(int(v) for v in data[key])
+    if "mask" in names and "sizes" not in names and "mask" in data:
+        # a mask plan: its list form loses the shape when it is empty, so the dict also holds "sizes"
+        mask = np.asarray(data["mask"], dtype=np.float64)
+        sizes = data.pop("sizes", None)
+        b = len(data.get("partner", ()))
+        if sizes is not None:
+            if mask.size != b * int(np.prod(sizes, dtype=np.int64)):
+                raise ValueError(f"the plan's mask has {mask.size} values, not B x prod(sizes) = {b} x {sizes}")
+            mask = mask.reshape((b, *sizes))
+        elif mask.size == 0:
+            raise ValueError("the plan's mask is empty and the dict has no 'sizes' to give its shape")
+        data["mask"] = mask
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown} for {name}; its fields are {sorted(names)}")
     return cls(**data)

@@ -85,10 +85,12 @@ def _copy_tree(mixer: Mixer) -> Mixer:
 
 
 def _set_p(mixer: Mixer, value: float) -> None:
-    """Set the probability of mixing on ``mixer`` and on the transforms that actually draw it."""
+    """Make ``value`` the probability of mixing of ``mixer``: a ``OneOf`` draws it itself (its transforms
+    then always mix), a label-aware method with a ``base`` through the base."""
     mixer.p = value
-    for inner in getattr(mixer, "transforms", []):
-        _set_p(inner, value)
+    if isinstance(mixer, OneOf):
+        for inner in mixer.transforms:
+            _set_p(inner, 1.0 if value > 0 else 0.0)
     if getattr(mixer, "base", None) is not None:
         _set_p(mixer.base, value)
 
@@ -164,6 +166,9 @@ class Scheduled(Mixer):
             raise ValueError(f"epoch must be >= 0, got {value}")
         self.epoch = value
         self._current = self._configure(self.progress)
+        cell = getattr(self, "epoch_cell", None)  # MixCollate's shared float: workers' copies follow it
+        if cell is not None:
+            cell.value = value
         return self
 
     def _configure(self, progress: float) -> Mixer:
@@ -189,20 +194,26 @@ class Scheduled(Mixer):
         """The transform as configured for the current epoch."""
         return self._current
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
-               **kwargs: Any) -> MixPlan:
-        return self._current.sample(batch_size, rng=rng, shape=shape, **kwargs)
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        return self.mixer.needs
 
-    def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None, inplace: bool = False,
-                 **kwargs: Any) -> Any:
-        return self._current(x, y, rng=rng, out=out, inplace=inplace, **kwargs)
+    @property
+    def axes(self) -> Any:
+        """The current transform's ``axes`` (None for one without)."""
+        return getattr(self._current, "axes", None)
 
-    def apply(self, plan: MixPlan, x: Any, y: Any = None, *, out: Any = None, inplace: bool = False,
-              **kwargs: Any) -> Any:
-        return self._current.apply(plan, x, y, out=out, inplace=inplace, **kwargs)
+    @property
+    def takes_partners(self) -> bool:  # type: ignore[override]
+        return self.mixer.takes_partners
 
-    def mix_labels(self, plan: MixPlan, y: Any) -> Any:
-        return self._current.mix_labels(plan, y)
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> MixPlan:
+        """The current epoch's transform draws the plan, with every argument passed on."""
+        return self._current._sample(batch_size, gen, shape, x=x, y=y, companions=companions)
+
+    def _mix_labels(self, plan: MixPlan, y: Any) -> Any:
+        return self._current._mix_labels(plan, y)
 
     def __repr__(self) -> str:
         parts = [repr(self.mixer), f"total_epochs={self.total_epochs}"]

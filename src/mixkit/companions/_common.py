@@ -48,16 +48,10 @@ def take_rows(a: Any, index: np.ndarray) -> Any:
 
 
 def plan_kind(plan: Any) -> str:
-    """``"box"``, ``"mask"``, ``"blend"`` or ``"custom"`` (a plan type with its own ``apply_to``)."""
-    from ..plan import BoxPlan, MaskPlan
-
-    if isinstance(plan, BoxPlan):
-        return "box"
-    if isinstance(plan, MaskPlan):
-        return "mask"
-    if getattr(plan, "apply_to", None) is not None and not getattr(plan, "blends", False):
-        return "custom"
-    return "blend"
+    """The plan's declared ``geometry`` (``"box"``, ``"mask"``, ``"blend"``), or ``"custom"`` for a plan
+    that moves its companions itself or carries none."""
+    kind = plan.geometry
+    return "custom" if kind is None else kind
 
 
 def unsupported(plan: Any, what: str) -> ValueError:

@@ -23,7 +23,8 @@ import numpy as np
 from .._xp import backend, dtype_kind
 from ._common import host, like, plan_kind, unsupported
 
-__all__ = ["BOX_FORMATS", "BoxBatch", "convert_boxes", "mix_boxes", "mix_keypoints", "read_boxes"]
+__all__ = ["BOX_FORMATS", "BoxBatch", "convert_boxes", "mix_boxes", "mix_boxes_by_geometry", "mix_keypoints",
+           "mix_keypoints_by_geometry", "read_boxes"]
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
@@ -338,11 +339,14 @@ def mix_boxes(plan: Any, batch: BoxBatch, *, hw_axes: tuple[int, int], size: tup
 
     ``seg``: the batch's segmentation ``(B, H, W)`` whose class ids the box labels use; with it, a
     paste measures each box's visibility over its object's pixels instead of the box area (boxes
-    whose object was covered are dropped even if their box is not)."""
+    whose object was covered are dropped even if their box is not). The same as ``plan.mix_boxes``."""
+    return plan.mix_boxes(batch, hw_axes=hw_axes, size=size, min_visible=min_visible, seg=seg)
+
+
+def mix_boxes_by_geometry(plan: Any, batch: BoxBatch, *, hw_axes: tuple[int, int], size: tuple[int, int],
+                          min_visible: float = 0.25, seg: np.ndarray | None = None) -> BoxBatch:
+    """:func:`mix_boxes` for a plan of the ``"box"``, ``"mask"`` or ``"blend"`` geometry."""
     kind = plan_kind(plan)
-    place = getattr(plan, "place_boxes", None)
-    if place is not None:
-        return place(batch, hw_axes=hw_axes, size=size, min_visible=min_visible)
     if kind == "custom":
         raise unsupported(plan, "boxes")
     b = plan.batch_size
@@ -452,10 +456,14 @@ def _point_weight(points: np.ndarray, pix: np.ndarray) -> np.ndarray:
 def mix_keypoints(plan: Any, kps: list[np.ndarray], *, hw_axes: tuple[int, int], size: tuple[int, int]
                   ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Keypoints of each mixed image: its own then its partner's ``(k_i + k_p, 3)``, visibility set to 0
-    where the point is covered (paste) or its source has no weight, and a weight per point."""
-    place = getattr(plan, "place_keypoints", None)
-    if place is not None:
-        return place(kps, hw_axes=hw_axes, size=size)
+    where the point is covered (paste) or its source has no weight, and a weight per point. The same as
+    ``plan.mix_keypoints``."""
+    return plan.mix_keypoints(kps, hw_axes=hw_axes, size=size)
+
+
+def mix_keypoints_by_geometry(plan: Any, kps: list[np.ndarray], *, hw_axes: tuple[int, int],
+                              size: tuple[int, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """:func:`mix_keypoints` for a plan of the ``"box"``, ``"mask"`` or ``"blend"`` geometry."""
     kind = plan_kind(plan)
     if kind == "custom":
         raise unsupported(plan, "keypoints")

@@ -22,7 +22,7 @@ from .._xp import backend, dtype_kind
 from ..kernels import mask_mix, paste
 from ._common import like, plan_kind, take_rows, unsupported
 
-__all__ = ["MixedMasks", "check_mask", "mask_axes", "mix_masks", "pixel_weights", "soft_masks", "spatial_sizes"]
+__all__ = ["MixedMasks", "check_mask", "mask_axes", "mix_by_geometry", "mix_masks", "pixel_weights", "soft_masks", "spatial_sizes"]
 
 
 def mask_axes(plan: Any, mask_ndim: int) -> tuple[int, ...]:
@@ -182,11 +182,14 @@ def mix_masks(plan: Any, mask: Any, *, num_classes: int | None = None, label_for
 
     Returns class ids of the mask's dtype for a paste (box or binary mask), soft targets
     ``(B, C, ..., *S)`` float32 for a blend, or :class:`MixedMasks` for a blend with
-    ``label_format="pair"``.
+    ``label_format="pair"``. The same as ``plan.mix_mask(mask, ...)``.
     """
-    own = getattr(plan, "mix_mask", None)
-    if own is not None:
-        return own(mask)
+    return plan.mix_mask(mask, num_classes=num_classes, label_format=label_format, ignore_index=ignore_index)
+
+
+def mix_by_geometry(plan: Any, mask: Any, *, num_classes: int | None = None, label_format: str = "dense",
+                    ignore_index: int | None = None) -> Any:
+    """:func:`mix_masks` for a plan of the ``"box"``, ``"mask"`` or ``"blend"`` geometry."""
     kind = plan_kind(plan)
     if kind == "custom":
         raise unsupported(plan, "segmentation masks")

@@ -1,6 +1,7 @@
 """Mixing methods: each samples a plan and applies it with the pure kernels."""
 
 from ._base import Mixer, apply_plan
+from ._result import Mixed
 from .audio import AudioMixUp, LoudnessPlan
 from .classmix import ClassMix
 from .compose import OneOf
@@ -23,6 +24,7 @@ __all__ = [
     "LabelPlan",
     "LoudnessPlan",
     "MixUp",
+    "Mixed",
     "Mixer",
     "Mosaic",
     "MosaicPlan",

@@ -1,86 +1,65 @@
-"""What every mixing method shares: the call protocol, label handling and plan dispatch."""
+"""What every mixing method shares: the call protocol, the constructor checks and label mixing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validate import as_generator, check_batch, check_choice, check_probability
-from .._xp import backend
-from ..kernels import blend, mask_mix, mix_index_labels, paste
-from ..labels import as_targets, check_labels, mix_targets, pair_targets
-from ..plan import BoxPlan, MaskPlan, MixPlan
+from .._validate import (
+    as_generator,
+    check_alpha,
+    check_axes_option,
+    check_batch_size,
+    check_choice,
+    check_lam,
+    check_probability,
+)
+from .._xp import dtype_kind
+from ..kernels import mix_index_labels
+from ..labels import check_labels, one_hot, pair_targets, smooth_labels
+from ..pairing import PAIRINGS
+from ..plan import MixPlan
+from ..sampling import LAM_MODES
+from ._result import Mixed
+from ._structured import apply_plan, run
 
-__all__ = ["Mixer", "apply_plan", "check_plan_fits"]
+__all__ = ["Mixed", "Mixer", "apply_plan", "check_num_classes", "check_plan_fits"]
 
 LABEL_FORMATS = ("dense", "pair")
 
 
 def check_plan_fits(plan: MixPlan, x: Any) -> None:
-    """Raise ValueError if ``plan`` was sampled for a batch of another size or shape."""
+    """Raise ValueError if ``plan`` was sampled for a batch of another size or shape (``plan.check_fits``)."""
     if not isinstance(plan, MixPlan):
         raise TypeError(f"expected a plan from .sample(), got {type(plan).__name__}")
-    b = int(x.shape[0])
-    if plan.batch_size != b:
-        raise ValueError(
-            f"the plan was sampled for a batch of {plan.batch_size} but x has batch size {b}; "
-            "sample a new plan with .sample(len(x), shape=x.shape)"
-        )
-    if isinstance(plan, (BoxPlan, MaskPlan)):
-        if plan.axes and max(plan.axes) >= len(x.shape):
-            raise ValueError(
-                f"the plan cuts axes {plan.axes} but x has only {len(x.shape)} dimensions"
-            )
-        sizes = tuple(int(x.shape[a]) for a in plan.axes)
-        if sizes != plan.sizes:
-            raise ValueError(
-                f"the plan's boxes are for axes {plan.axes} of sizes {plan.sizes}, but x has sizes "
-                f"{sizes} there; sample a new plan with shape=x.shape"
-            )
+    plan.check_fits(tuple(int(s) for s in x.shape))
 
 
-def apply_plan(plan: MixPlan, x: Any, *, out: Any = None, inplace: bool = False) -> Any:
-    """Mix the batch ``x`` ``(B, ...)`` with ``plan``; returns the mixed batch.
-
-    ``out``: a buffer like ``x`` to write into; ``inplace=True`` writes into ``x`` itself (the only
-    way an input is changed). Without either, a new array is returned.
-    """
-    check_batch(x)
-    check_plan_fits(plan, x)
-    if inplace:
-        if out is not None and out is not x:
-            raise ValueError("pass either inplace=True or out=, not both")
-        out = x
-    elif out is not None:
-        if backend(out) != backend(x) or tuple(out.shape) != tuple(x.shape) or out.dtype != x.dtype:
-            raise ValueError(
-                f"out must be an array of the same library, shape and dtype as x "
-                f"({type(x).__name__} {tuple(x.shape)} {x.dtype}); got {type(out).__name__} "
-                f"{tuple(out.shape)} {out.dtype}"
-            )
-        if backend(out) == "numpy" and not out.flags.writeable:
-            raise ValueError("out is read-only; pass a writable buffer")
-    if out is not None and backend(out) == "numpy" and not out.flags.writeable:
-        raise ValueError("x is read-only, so it cannot be mixed in place; drop inplace=True")
-    if isinstance(plan, BoxPlan):
-        return paste(x, plan.partner, plan.start, plan.stop, plan.axes, out=out)
-    if isinstance(plan, MaskPlan):
-        return mask_mix(x, plan.partner, plan.mask, plan.axes, out=out)
-    apply_custom = getattr(plan, "apply_to", None)
-    if apply_custom is not None:
-        return apply_custom(x, out=out)
-    return blend(x, plan.partner, plan.lam, out=out)
+def check_num_classes(num_classes: Any) -> int | None:
+    """``num_classes``: a positive int or None."""
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1
+    ):
+        raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+    return None if num_classes is None else int(num_classes)
 
 
 class Mixer:
-    """Base of the mixing transforms: ``t(x, y, rng=...) -> (x_mixed, y_mixed)``.
+    """Base of the mixing transforms: ``t(x, y, rng=...) -> Mixed(x_mixed, y_mixed)``.
 
-    Subclasses implement :meth:`sample`. Labels: class indices ``(B,)`` with ``num_classes``, or
-    probabilities / multi-hot ``(B, C)``. ``label_format="dense"`` returns ``(B, C)`` float targets,
-    ``"pair"`` a :class:`~mixkit.MixedTargets`. ``label_smoothing`` (default 0) is applied before mixing.
+    Every method has the same :meth:`sample` contract and returns a plan that applies itself (see
+    :mod:`mixkit.plan`). A new method implements :meth:`_sample` (``sample`` checks the arguments
+    once and calls it; so does a call of the transform). Labels: class indices ``(B,)`` with ``num_classes``, or probabilities /
+    multi-hot ``(B, C)``. ``label_format="dense"`` returns ``(B, C)`` float targets, ``"pair"`` a
+    :class:`~mixkit.MixedTargets`. ``label_smoothing`` (default 0) is applied before mixing.
     """
+
+    #: what :meth:`sample` needs besides the batch size and shape: ``"x"`` (the batch), ``"y"`` (the
+    #: labels) or a companion's name (``"mask"``); callers that hold it pass it, others may skip it
+    needs: ClassVar[frozenset[str]] = frozenset()
+    #: whether the plans can take partners drawn elsewhere (the ``base`` of a label-aware method)
+    takes_partners: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -90,78 +69,104 @@ class Mixer:
         label_smoothing: float = 0.0,
         label_format: str = "dense",
     ) -> None:
-        if num_classes is not None and (
-            isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1
-        ):
-            raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_classes = check_num_classes(num_classes)
         self.p = check_probability(p, "p")
         self.label_smoothing = check_probability(label_smoothing, "label_smoothing")
         self.label_format = check_choice("label_format", label_format, LABEL_FORMATS)
 
-    # -- to be provided by each method ---------------------------------------------------------
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MixPlan:
+    def _options(self, *, alpha: Any = None, axes: Any = None, lam_mode: str | None = None,
+                 pairing: str | None = None, pairings: tuple[str, ...] = PAIRINGS, lam: Any = None) -> None:
+        """The options the methods share, each checked the same way and set on ``self`` when given:
+        ``alpha`` (> 0), ``axes`` (ints), ``lam_mode``, ``pairing`` (one of ``pairings``), ``lam``."""
+        if alpha is not None:
+            self.alpha = check_alpha(alpha)
+        if axes is not None:
+            self.axes = check_axes_option(axes)
+        if lam_mode is not None:
+            self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        if pairing is not None:
+            self.pairing = check_choice("pairing", pairing, pairings)
+        if lam is not None:
+            self.lam = check_lam(lam)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "sample" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} overrides sample(); implement _sample(batch_size, rng, shape, *, x, y, "
+                "companions) instead, which sample() and a call of the transform both use"
+            )
+
+    # -- sampling --------------------------------------------------------------------------------
+    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None, x: Any = None,
+               y: Any = None, **companions: Any) -> MixPlan:
+        """Draw a plan for a batch of ``batch_size``.
+
+        Every method takes the same arguments and uses what it needs: ``shape`` the batch's full shape
+        (methods that cut or mask need it), ``x`` the batch (SaliencyMix), ``y`` the labels (the
+        label-aware methods), companions such as ``mask=`` (ClassMix). What a method needs is in
+        :attr:`needs`; a missing one is a ValueError naming it.
+        """
+        shape = None if shape is None else tuple(int(s) for s in shape)
+        batch_size = check_batch_size(batch_size, shape)
+        if y is not None:
+            y = check_labels(y, batch_size, self.num_classes)
+        return self._sample(batch_size, as_generator(rng), shape, x=x, y=y, companions=companions)
+
+    def _sample(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...] | None, *,
+                x: Any, y: Any, companions: dict[str, Any]) -> MixPlan:
+        """The plan, from checked arguments (each method provides this)."""
         raise NotImplementedError
 
-    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
-                           sample: dict[str, Any]) -> MixPlan:
-        """The plan for a structured sample; methods whose plan depends on a companion (ClassMix reads
-        the segmentation mask) override this."""
-        return self.sample(batch_size, rng=rng, shape=shape)
+    def _missing(self, what: str, how: str) -> ValueError:
+        return ValueError(f"{type(self).__name__} needs {what}: pass {how}")
 
-    # -- shared protocol -------------------------------------------------------------------------
+    # -- the call --------------------------------------------------------------------------------
     def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
                  inplace: bool = False, **companions: Any) -> Any:
-        """Sample a plan for ``x`` and apply it; returns ``(x_mixed, y_mixed)`` (``y_mixed`` is None
-        when ``y`` is None).
+        """Sample a plan for ``x`` and apply it.
 
-        Structured samples: a dict ``{"image" or "x": batch, "labels": y, "mask": ..., "boxes": ...}``,
-        or companions as keywords (``mask=``, ``boxes=``, ``box_labels=``, ``keypoints=``,
-        ``padding_mask=``, ``lengths=``, ``token_labels=``), are all mixed with the same plan and
-        returned as a dict (see :mod:`mixkit.methods._structured` for the keys and options).
+        An array batch ``x`` ``(B, ...)`` gives a :class:`~mixkit.Mixed` ``(x_mixed, y_mixed)``
+        (``y_mixed`` is None when ``y`` is None) whose ``.companions`` hold the companions given as
+        keywords (``mask=``, ``boxes=``, ``box_labels=``, ``keypoints=``, ``padding_mask=``,
+        ``lengths=``, ``token_labels=``), mixed with the same plan. A dict sample
+        ``{"image" or "x": batch, "labels": y, "mask": ..., ...}`` gives a dict of the same keys (see
+        :mod:`mixkit.methods._structured` for the keys and options).
         """
-        if isinstance(x, Mapping) or companions:
-            from ._structured import call_structured
-
-            return call_structured(self, x, y, rng=rng, out=out, inplace=inplace, extra=companions)
-        check_batch(x)
-        b = int(x.shape[0])
-        if y is not None:
-            check_labels(y, b, self.num_classes)
-        plan = self.sample(b, rng=as_generator(rng), shape=tuple(int(s) for s in x.shape))
-        return self.apply(plan, x, y, out=out, inplace=inplace)
+        return run(self, x, y, rng=rng, out=out, inplace=inplace, extra=companions)
 
     def apply(self, plan: MixPlan, x: Any, y: Any = None, *, out: Any = None,
               inplace: bool = False, **companions: Any) -> Any:
-        """Apply a plan from :meth:`sample` to ``x`` ``(B, ...)`` and labels ``y`` (or to a structured
-        sample, as in :meth:`__call__`)."""
-        if isinstance(x, Mapping) or companions:
-            from ._structured import apply_to_sample
+        """Apply a plan from :meth:`sample` to ``x`` ``(B, ...)``, labels ``y`` and companions, as in
+        :meth:`__call__` (same return type)."""
+        return run(self, x, y, plan=plan, out=out, inplace=inplace, extra=companions)
 
-            return apply_to_sample(self, plan, x, y, out=out, inplace=inplace, extra=companions)
-        check_batch(x)
-        check_plan_fits(plan, x)
-        y = None if y is None else check_labels(y, int(x.shape[0]), self.num_classes)
-        x_out = apply_plan(plan, x, out=out, inplace=inplace)
-        return x_out, (None if y is None else self.mix_labels(plan, y))
-
+    # -- labels ----------------------------------------------------------------------------------
     def mix_labels(self, plan: MixPlan, y: Any) -> Any:
-        """Labels mixed with the plan's ``partner`` and ``lam``: dense ``(B, C)`` or the pair form."""
-        y = check_labels(y, plan.batch_size, self.num_classes)
-        many = getattr(plan, "mix_label_targets", None)
-        if many is not None:  # plans with more than two sources per sample (Mosaic)
-            if self.label_format == "pair":
-                raise ValueError(f"{type(plan).__name__} mixes more than two samples; use label_format='dense'")
-            return many(as_targets(y, num_classes=self.num_classes, label_smoothing=self.label_smoothing))
+        """Labels mixed as ``plan`` mixes the batch: dense ``(B, C)`` or the pair form."""
+        return self._mix_labels(plan, check_labels(y, plan.batch_size, self.num_classes))
+
+    def _targets(self, y: Any) -> Any:
+        """Dense float targets ``(B, C)`` from checked labels (smoothed when asked)."""
+        if len(y.shape) == 1:
+            t = one_hot(y, int(self.num_classes))  # type: ignore[arg-type]
+        elif dtype_kind(y) != "f":
+            t = y.float() if hasattr(y, "float") else np.asarray(y, dtype=np.float32)
+        else:
+            t = y
+        return smooth_labels(t, self.label_smoothing) if self.label_smoothing else t
+
+    def _mix_labels(self, plan: MixPlan, y: Any) -> Any:
+        """:meth:`mix_labels` for checked labels."""
         if self.label_format == "pair":
-            return pair_targets(y, plan.partner, plan.lam, num_classes=self.num_classes,
-                                label_smoothing=self.label_smoothing)
-        if len(y.shape) == 1:  # class indices: one fused launch where the device has the kernel
-            fused = mix_index_labels(y, plan.partner, plan.lam, self.num_classes, self.label_smoothing)
+            partner, lam = plan.label_pair()
+            return pair_targets(y, partner, lam, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
+        if plan.pairwise and len(y.shape) == 1:  # class indices: one fused launch where the device has it
+            partner, lam = plan.label_pair()
+            fused = mix_index_labels(y, partner, lam, int(self.num_classes), self.label_smoothing)  # type: ignore[arg-type]
             if fused is not None:
                 return fused
-        targets = as_targets(y, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
-        return mix_targets(targets, plan.partner, plan.lam)
+        return plan.mix_targets(self._targets(y))
 
     # -- presentation ----------------------------------------------------------------------------
     def _repr_fields(self) -> dict[str, Any]:

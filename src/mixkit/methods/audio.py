@@ -12,11 +12,10 @@ Labels are mixed with ``lam`` as everywhere. For band pasting on spectrograms ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validate import as_generator
 from .._xp import backend
 from ..companions._common import to_tensor
 from ..plan import MixPlan, register_plan_type
@@ -42,6 +41,8 @@ def snr_from_lam(lam: Any) -> np.ndarray:
 class LoudnessPlan(MixPlan):
     """A blend at power share ``lam`` with loudness matching (see the module doc)."""
 
+    companions: ClassVar[frozenset[str]] = frozenset()  # gains depend on the clip: nothing else follows
+
     def gains(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample gains ``(a, b)`` of the sample and its partner for the batch ``x``."""
         if backend(x) == "torch":
@@ -57,7 +58,7 @@ class LoudnessPlan(MixPlan):
         same = self.partner == np.arange(self.batch_size)
         return np.where(same, 1.0, a), np.where(same, 0.0, b)
 
-    def apply_to(self, x: Any, *, out: Any = None) -> Any:
+    def _apply(self, x: Any, out: Any) -> Any:
         a, b = self.gains(x)
         shape = (-1,) + (1,) * (len(x.shape) - 1)
         if backend(x) == "torch":
@@ -106,9 +107,9 @@ class AudioMixUp(MixUp):
             snr_db = (lo, hi)
         self.snr_db = snr_db
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> LoudnessPlan:
-        gen = as_generator(rng)
-        base = super().sample(batch_size, rng=gen, shape=shape)
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> LoudnessPlan:
+        base = super()._sample(batch_size, gen, shape, x=x, y=y, companions=companions)
         lam = np.asarray(base.lam)
         if self.snr_db is not None:
             lo, hi = self.snr_db

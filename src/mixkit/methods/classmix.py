@@ -13,16 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import (
-    as_generator,
-    check_axes_option,
-    check_batch_size,
-    check_choice,
-    check_probability,
-    normalize_axes,
-)
+from .._validate import check_probability, normalize_axes
 from ..companions._common import host
-from ..pairing import PAIRINGS, sample_partner
+from ..pairing import sample_partner
 from ..plan import MaskPlan
 from ..sampling import sample_applied
 from ._base import Mixer, finish_plan
@@ -33,8 +26,9 @@ __all__ = ["ClassMix"]
 class ClassMix(Mixer):
     """ClassMix for segmentation: needs the batch's segmentation mask to sample.
 
-    Call it on a structured sample: ``ClassMix(num_classes=C)({"image": x, "mask": m, "labels": y})``
-    or ``t(x, y, mask=m)``; or sample explicitly with ``t.sample(B, shape=x.shape, mask=m)``.
+    Call it with the mask: ``ClassMix(num_classes=C)(x, y, mask=m)`` or on a dict sample
+    ``{"image": x, "mask": m, "labels": y}``; or sample explicitly with ``t.sample(B, shape=x.shape, mask=m)``
+    (``needs == {"mask"}``).
 
     Args:
         fraction: the share of the partner's classes that is pasted (0.5 in the paper; rounded up).
@@ -43,6 +37,9 @@ class ClassMix(Mixer):
         pairing, num_classes, p, label_smoothing, label_format: as in :class:`~mixkit.MixUp`
             (``p`` per sample).
     """
+
+    needs = frozenset({"mask"})
+    takes_partners = False  # the pasted pixels are the classes of its own partners
 
     def __init__(
         self,
@@ -59,24 +56,28 @@ class ClassMix(Mixer):
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
                          label_format=label_format)
         self.fraction = check_probability(fraction, "fraction")
-        self.axes = check_axes_option(axes)
+        self._options(axes=axes, pairing=pairing)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
-        self.pairing = check_choice("pairing", pairing, PAIRINGS)
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
-               mask: Any = None) -> MaskPlan:
-        """Draw partners and the pasted classes; ``mask``: the batch's segmentation ``(B, *sizes)``."""
-        if shape is None or mask is None:
-            raise ValueError(
-                "ClassMix samples from the segmentation mask: pass shape=x.shape and mask=m, or call "
-                "the transform on {'image': x, 'mask': m}"
-            )
-        shape = tuple(int(s) for s in shape)
-        batch_size = check_batch_size(batch_size, shape)
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> MaskPlan:
+        """Partners and the pasted classes; ``mask=``: the batch's segmentation ``(B, *sizes)`` (or
+        ``(B, 1, *sizes)``)."""
+        mask = companions.get("mask")
+        if mask is None:
+            raise self._missing("the segmentation mask", "mask=")
+        if shape is None:
+            raise self._missing("the batch's shape", "shape=x.shape")
         axes = normalize_axes(self.axes, len(shape))
         order = np.argsort(axes)
         sizes = tuple(shape[a] for a in axes)
         seg = host(mask)
+        k = len(axes)
+        if seg.ndim > k + 1:
+            lead = seg.reshape((seg.shape[0], -1) + tuple(seg.shape[-k:]))
+            if lead.shape[1] != 1:
+                raise ValueError(f"ClassMix needs one mask per image (B, *sizes), got {tuple(seg.shape)}")
+            seg = lead[:, 0]
         sorted_sizes = tuple(sizes[i] for i in order)
         if seg.ndim != len(axes) + 1 or seg.shape[0] != batch_size or tuple(seg.shape[1:]) != sorted_sizes:
             raise ValueError(
@@ -85,7 +86,6 @@ class ClassMix(Mixer):
             )
         if seg.dtype.kind not in "ui":
             raise TypeError(f"the mask must hold integer class ids, got dtype {seg.dtype}")
-        gen = as_generator(rng)
         partner = sample_partner(batch_size, self.pairing, gen)
         keep = np.ones((batch_size,) + sorted_sizes, dtype=np.float64)
         for i in range(batch_size):
@@ -105,19 +105,6 @@ class ClassMix(Mixer):
         inverse = np.argsort(order)
         keep = np.transpose(keep, (0,) + tuple(int(i) + 1 for i in inverse))
         return MaskPlan(partner=partner, lam=lam, axes=axes, mask=keep)
-
-    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
-                           sample: dict[str, Any]) -> MaskPlan:
-        if "mask" not in sample:
-            raise ValueError("ClassMix needs the segmentation mask in the sample (key 'mask' or mask=)")
-        seg = sample["mask"]
-        k = len(self.axes)
-        if len(seg.shape) > k + 1:
-            lead = host(seg).reshape((seg.shape[0], -1) + tuple(seg.shape[-k:]))
-            if lead.shape[1] != 1:
-                raise ValueError(f"ClassMix needs one mask per image (B, *sizes), got {tuple(seg.shape)}")
-            seg = lead[:, 0]
-        return self.sample(batch_size, rng=rng, shape=shape, mask=seg)
 
     def _repr_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fraction": self.fraction, "axes": self.axes, "pairing": self.pairing}

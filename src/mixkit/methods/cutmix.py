@@ -9,18 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import (
-    as_generator,
-    check_alpha,
-    check_axes_option,
-    check_batch_size,
-    check_choice,
-    check_lam,
-    normalize_axes,
-)
-from ..pairing import PAIRINGS, sample_partner
+from .._validate import normalize_axes
+from ..pairing import sample_partner
 from ..plan import BoxPlan
-from ..sampling import LAM_MODES, sample_applied, sample_lam
+from ..sampling import sample_applied, sample_lam
 from ._base import Mixer, finish_box_plan
 
 __all__ = ["CutMix", "cutmix", "sample_boxes"]
@@ -98,11 +90,8 @@ class CutMix(Mixer):
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
                          label_format=label_format)
-        self.alpha = check_alpha(alpha)
-        self.axes = check_axes_option(axes)
-        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
-        self.pairing = check_choice("pairing", pairing, PAIRINGS)
-        self.lam = None if lam is None else check_lam(lam)
+        self.lam = None
+        self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, lam=lam)
         if min_max is not None:
             try:
                 lo, hi = (float(v) for v in min_max)
@@ -113,15 +102,13 @@ class CutMix(Mixer):
             min_max = (lo, hi)
         self.min_max = min_max
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> BoxPlan:
-        """Draw partners and boxes for a batch of shape ``shape`` (the full ``x.shape``)."""
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> BoxPlan:
+        """Partners and boxes for a batch of shape ``shape`` (the full ``x.shape``)."""
         if shape is None:
-            raise ValueError("CutMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
-        shape = tuple(int(s) for s in shape)
-        batch_size = check_batch_size(batch_size, shape)
+            raise self._missing("the batch's shape to place boxes", "shape=x.shape")
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
-        gen = as_generator(rng)
         partner = sample_partner(batch_size, self.pairing, gen)
         lam0 = sample_lam(batch_size, self.alpha, self.lam_mode, gen, lam=self.lam)
         start, stop = sample_boxes(sizes, 1.0 - lam0, gen, min_max=self.min_max,
@@ -142,7 +129,8 @@ class CutMix(Mixer):
 
 def cutmix(x: Any, y: Any = None, *, alpha: float = 1.0, axes: int | tuple[int, ...] = (-2, -1),
            num_classes: int | None = None, rng: Any = None, out: Any = None, inplace: bool = False,
-           **options: Any) -> tuple[Any, Any]:
-    """Functional CutMix: ``CutMix(alpha, axes=axes, num_classes=..., **options)(x, y, rng=rng)``."""
+           **options: Any) -> Any:
+    """Functional CutMix: ``CutMix(alpha, axes=axes, num_classes=..., **options)(x, y, rng=rng)``; a
+    :class:`~mixkit.Mixed`."""
     return CutMix(alpha, axes=axes, num_classes=num_classes, **options)(
         x, y, rng=rng, out=out, inplace=inplace)

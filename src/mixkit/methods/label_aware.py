@@ -2,31 +2,20 @@
 Remix's label rule for imbalanced data.
 
 These transforms need the labels when the plan is sampled, so ``t(x, y, rng=...)`` passes them on,
-and ``t.sample(B, rng=..., shape=x.shape, y=y)`` takes them. The input is mixed as usual
+and ``t.sample(B, rng=..., shape=x.shape, y=y)`` takes them (``needs == {"y"}``). The input is mixed as usual
 (``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, or the ``base`` method's box or mask); the
 labels are mixed with the plan's ``label_lam``, which equals ``lam`` except where Remix moves it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validate import (
-    _finite_float,
-    as_generator,
-    check_alpha,
-    check_batch,
-    check_batch_size,
-    check_choice,
-    check_probability,
-)
+from .._validate import _finite_float, check_probability
 from ..kernels import blend
-from ..labels import as_targets, check_labels, mix_targets, pair_targets
 from ..pairing import PAIRINGS, sample_partner
 from ..pairing_labels import (
     LABEL_PAIRINGS,
@@ -35,9 +24,9 @@ from ..pairing_labels import (
     remix_label_lam,
     sample_label_partner,
 )
-from ..plan import BoxPlan, MaskPlan, MixPlan, _frozen, plan_from_dict, register_plan_type
-from ..sampling import LAM_MODES, sample_applied, sample_lam
-from ._base import Mixer, apply_plan, finish_plan
+from ..plan import MixPlan, _frozen, plan_from_dict, register_plan_type
+from ..sampling import sample_applied, sample_lam
+from ._base import Mixer, finish_plan
 
 __all__ = ["BalancedMixUp", "LabelPairedMix", "LabelPlan", "Remix"]
 
@@ -47,8 +36,11 @@ class LabelPlan(MixPlan):
     """A plan whose labels are mixed with ``label_lam`` ``(B,)`` instead of ``lam``.
 
     ``inner``: the plan that mixes the input (a box, mask or resize plan of a ``base`` method), or
-    None for a blend with ``partner`` and ``lam``.
+    None for a blend with ``partner`` and ``lam``. Companions (masks, boxes, ...) are not carried:
+    their labels would follow ``lam`` where the sample's label follows ``label_lam``.
     """
+
+    companions: ClassVar[frozenset[str]] = frozenset()
 
     label_lam: np.ndarray = field(default_factory=lambda: np.zeros(0))
     inner: Any = None
@@ -68,11 +60,20 @@ class LabelPlan(MixPlan):
         object.__setattr__(self, "label_lam", label_lam)
         object.__setattr__(self, "inner", inner)
 
-    def apply_to(self, x: Any, *, out: Any = None) -> Any:
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        super().check_fits(shape)
+        if self.inner is not None:
+            self.inner.check_fits(shape)
+
+    def _apply(self, x: Any, out: Any) -> Any:
         """Mix ``x`` ``(B, ...)`` with ``inner`` (or blend with ``partner``/``lam``)."""
         if self.inner is not None:
-            return apply_plan(self.inner, x, out=out)
+            return self.inner._apply(x, out)
         return blend(x, self.partner, self.lam, out=out)
+
+    def label_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(partner, label_lam)``: labels follow ``label_lam``."""
+        return self.partner, self.label_lam
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -81,27 +82,6 @@ class LabelPlan(MixPlan):
 
 
 register_plan_type(LabelPlan)
-
-
-def _with_partner(plan: MixPlan, partner: np.ndarray) -> MixPlan:
-    """``plan`` with new partners; rows paired with themselves keep all of their data (``lam = 1``)."""
-    rows = np.arange(plan.batch_size)
-    own = partner == rows
-    if isinstance(plan, BoxPlan):
-        start = np.where(own[:, None], 0, plan.start)
-        stop = np.where(own[:, None], 0, plan.stop)
-        lam = np.where(own, 1.0, plan.lam)
-        return dataclasses.replace(plan, partner=partner, lam=lam, start=start, stop=stop)
-    if isinstance(plan, MaskPlan):
-        mask = np.array(plan.mask, copy=True)
-        mask[own] = 1.0
-        lam = np.array([float(m.mean()) for m in mask]) if mask.size else np.ones(plan.batch_size)
-        return dataclasses.replace(plan, partner=partner, lam=lam, mask=mask)
-    if hasattr(plan, "start") and hasattr(plan, "stop"):  # a resize plan: same box rule
-        start = np.where(own[:, None], 0, plan.start)
-        stop = np.where(own[:, None], 0, plan.stop)
-        return dataclasses.replace(plan, partner=partner, lam=np.where(own, 1.0, plan.lam), start=start, stop=stop)
-    return dataclasses.replace(plan, partner=partner, lam=np.where(own, 1.0, plan.lam))
 
 
 class LabelPairedMix(Mixer):
@@ -118,20 +98,23 @@ class LabelPairedMix(Mixer):
     Labels are needed to sample: call ``t(x, y, rng=...)``, or ``t.sample(B, rng=..., shape=..., y=y)``.
     """
 
+    needs = frozenset({"y"})
+
     def __init__(self, alpha: float = 1.0, *, pairing: str = "balanced", base: Mixer | None = None,
                  lam_mode: str = "sample", num_classes: int | None = None, p: float = 1.0,
                  label_smoothing: float = 0.0, label_format: str = "dense") -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
-        self.alpha = check_alpha(alpha)
-        self.pairing = check_choice("pairing", pairing, LABEL_PAIRINGS + PAIRINGS)
-        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        self._options(alpha=alpha, pairing=pairing, pairings=LABEL_PAIRINGS + PAIRINGS, lam_mode=lam_mode)
         if base is not None:
             if not isinstance(base, Mixer) or isinstance(base, LabelPairedMix):
                 raise TypeError(
                     f"base must be a mixkit method such as CutMix() or FMix(), got {type(base).__name__}"
                 )
-            if type(base).__name__ == "SaliencyMix":
-                raise ValueError("SaliencyMix cannot be a base: its boxes follow its own partners' saliency")
+            if not base.takes_partners or base.needs:
+                raise ValueError(
+                    f"{type(base).__name__} cannot be a base: its plan follows its own partners "
+                    "(or needs the batch to be drawn); use MixUp, CutMix, a mask method or ResizeMix"
+                )
         self.base = base
 
     def _lam(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -145,56 +128,23 @@ class LabelPairedMix(Mixer):
     def _label_lam(self, plan: MixPlan, classes: np.ndarray) -> np.ndarray:
         return plan.lam
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
-               y: Any = None) -> LabelPlan:
-        """Draw a plan for a batch of ``batch_size`` with labels ``y`` (indices ``(B,)`` or ``(B, C)``)."""
-        batch_size = check_batch_size(batch_size, shape)
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> LabelPlan:
+        """A plan for a batch of ``batch_size`` with labels ``y`` (indices ``(B,)`` or ``(B, C)``)."""
         if y is None:
-            raise ValueError(
-                f"{type(self).__name__} draws partners from the labels: pass y= to sample() "
-                "(calling the transform with (x, y) does this)"
-            )
-        y = check_labels(y, batch_size, self.num_classes)
+            raise self._missing("the labels", "y= (the 'labels' of a dict sample); it draws partners from them")
         classes = class_indices(y)
-        gen = as_generator(rng)
         partner = self._partner(classes, gen)
         if self.base is not None:
-            inner = _with_partner(self.base.sample(batch_size, rng=gen, shape=shape), partner)
+            inner = self.base._sample(batch_size, gen, shape, x=x, y=y, companions=companions).with_partner(partner)
             lam = inner.lam
+            partner = inner.partner
         else:
             inner = None
             applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
             partner, lam = finish_plan(partner, self._lam(batch_size, gen), applied)
-        base_plan = MixPlan(partner=partner if inner is None else inner.partner, lam=lam)
-        label_lam = self._label_lam(base_plan, classes)
-        return LabelPlan(partner=base_plan.partner, lam=lam, label_lam=label_lam, inner=inner)
-
-    def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
-                 inplace: bool = False, **companions: Any) -> Any:
-        """Sample a plan from the labels ``y`` and apply it; returns ``(x_mixed, y_mixed)`` (a dict for
-        structured samples, as for every method; the dict then needs ``"labels"``)."""
-        if isinstance(x, Mapping) or companions:
-            return super().__call__(x, y, rng=rng, out=out, inplace=inplace, **companions)
-        check_batch(x)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} needs the labels: call it as t(x, y, rng=...)")
-        b = int(x.shape[0])
-        plan = self.sample(b, rng=as_generator(rng), shape=tuple(int(s) for s in x.shape), y=y)
-        return self.apply(plan, x, y, out=out, inplace=inplace)
-
-    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
-                           sample: dict[str, Any]) -> LabelPlan:
-        return self.sample(batch_size, rng=rng, shape=shape, y=sample.get("labels"))
-
-    def mix_labels(self, plan: MixPlan, y: Any) -> Any:
-        """Labels mixed with the plan's ``label_lam`` (``lam`` for plans without one)."""
-        y = check_labels(y, plan.batch_size, self.num_classes)
-        lam = getattr(plan, "label_lam", plan.lam)
-        if self.label_format == "pair":
-            return pair_targets(y, plan.partner, lam, num_classes=self.num_classes,
-                                label_smoothing=self.label_smoothing)
-        targets = as_targets(y, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
-        return mix_targets(targets, plan.partner, lam)
+        label_lam = self._label_lam(MixPlan(partner=partner, lam=lam), classes)
+        return LabelPlan(partner=partner, lam=lam, label_lam=label_lam, inner=inner)
 
     def _repr_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"alpha": self.alpha, "pairing": self.pairing, "lam_mode": self.lam_mode}

@@ -8,28 +8,17 @@ exact kept fraction). A 0/1 mask pastes; any other mask blends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .._validate import (
-    _finite_float,
-    as_generator,
-    check_alpha,
-    check_axes_option,
-    check_batch,
-    check_batch_size,
-    check_choice,
-    check_range,
-    normalize_axes,
-)
-from .._xp import backend, to_numpy
-from ..labels import check_labels
-from ..pairing import PAIRINGS, sample_partner
+from .._validate import _finite_float, check_choice, check_range, normalize_axes
+from .._xp import to_numpy
+from ..pairing import sample_partner
 from ..plan import BoxPlan, MaskPlan
 from ..saliency import spectral_residual_saliency
-from ..sampling import LAM_MODES, sample_applied, sample_lam
+from ..sampling import sample_applied, sample_lam
 from ._base import Mixer, finish_box_plan
 
 __all__ = ["FMix", "GridMix", "SaliencyMix", "SmoothMix", "check_positive", "mask_lam"]
@@ -67,24 +56,19 @@ class _MaskMixer(Mixer):
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
                          label_format=label_format)
-        self.alpha = check_alpha(alpha)
-        self.axes = check_axes_option(axes)
-        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
-        self.pairing = check_choice("pairing", pairing, PAIRINGS)
+        self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing)
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Masks ``(n, *sizes)`` in [0, 1] (1 = own data), one per entry of ``lam0`` (target ``lam``)."""
         raise NotImplementedError
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MaskPlan:
-        """Draw partners and masks for a batch of shape ``shape`` (the full ``x.shape``)."""
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> MaskPlan:
+        """Partners and masks for a batch of shape ``shape`` (the full ``x.shape``)."""
         if shape is None:
-            raise ValueError(f"{type(self).__name__}.sample needs the batch's shape to build masks: pass shape=x.shape")
-        shape = tuple(int(s) for s in shape)
-        batch_size = check_batch_size(batch_size, shape)
+            raise self._missing("the batch's shape to build masks", "shape=x.shape")
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
-        gen = as_generator(rng)
         partner = sample_partner(batch_size, self.pairing, gen)
         lam0 = sample_lam(batch_size, self.alpha, self.lam_mode, gen)
         shared = self.lam_mode == "batch"
@@ -332,7 +316,8 @@ class SaliencyMix(Mixer):
     ``lam`` is the exact kept fraction after clipping. The saliency is model-free by default (the
     spectral residual of the channel mean); pass ``saliency=`` a function ``x -> (B, *sizes)`` map
     (for instance ``mixkit.torch.gradient_saliency(model)``), or give maps per call with
-    ``sample(..., saliency=maps)``. The plan is a :class:`~mixkit.BoxPlan`, applied as a paste.
+    ``sample(..., saliency=maps)``. The plan is a :class:`~mixkit.BoxPlan`, applied as a paste. Its
+    :meth:`sample` needs the batch, ``x=`` (or ``saliency=``); calling the transform passes it.
 
     Args:
         alpha: box size ``1 - lam0``, ``lam0 ~ Beta(alpha, alpha)``.
@@ -341,81 +326,60 @@ class SaliencyMix(Mixer):
             ``lam_mode="batch"`` draws one box size per call, centres are per sample.
     """
 
+    needs = frozenset({"x"})
+    takes_partners = False  # its boxes follow its own partners' salient points
+
     def __init__(self, alpha: float = 1.0, *, saliency: str | SaliencyFn = "spectral",
                  axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
                  label_format: str = "dense") -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
-        self.alpha = check_alpha(alpha)
+        self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing)
         if not callable(saliency):
             check_choice("saliency", saliency, ("spectral",))
         self.saliency = saliency
-        self.axes = check_axes_option(axes)
-        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
-        self.pairing = check_choice("pairing", pairing, PAIRINGS)
 
     def saliency_maps(self, x: Any, axes: tuple[int, ...]) -> np.ndarray:
         """Saliency ``(B, *sizes)`` (float64 NumPy) of the batch ``x`` over ``axes``."""
         if callable(self.saliency):
             maps = self.saliency(x)
-        else:  # CUDA tensors on their device; NumPy, CPU tensors (zero-copy) and the rest through NumPy
-            on_device = backend(x) == "torch" and x.device.type != "cpu"
-            maps = spectral_residual_saliency(x if on_device else to_numpy(x), axes)
+        else:  # CUDA tensors on their device; NumPy, CPU tensors and the rest through NumPy
+            maps = spectral_residual_saliency(x, axes)
         return np.asarray(to_numpy(maps), dtype=np.float64)
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None,
-               x: Any = None, saliency: Any = None) -> BoxPlan:
-        """Draw partners and boxes; needs the batch ``x`` or its ``saliency`` maps ``(B, *sizes)``."""
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> BoxPlan:
+        """Partners and boxes; needs the batch ``x`` (or its ``saliency=`` maps ``(B, *sizes)``)."""
+        saliency = companions.get("saliency")
+        if shape is None and x is not None:
+            shape = tuple(int(s) for s in x.shape)
         if shape is None:
-            raise ValueError("SaliencyMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
-        shape = tuple(int(s) for s in shape)
-        batch_size = check_batch_size(batch_size, shape)
+            raise self._missing("the batch's shape to place boxes", "shape=x.shape")
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
         if saliency is None:
             if x is None:
-                raise ValueError(
-                    "SaliencyMix needs the batch to find salient points: pass x=batch or saliency=maps "
-                    "to sample() (calling the transform does this)"
-                )
+                raise self._missing("the batch", "x= (or saliency= maps) to find its salient points")
             saliency = self.saliency_maps(x, axes)
         maps = np.asarray(to_numpy(saliency), dtype=np.float64)
         if maps.shape != (batch_size,) + sizes:
             raise ValueError(
                 f"saliency maps must have shape (B, *sizes) = {(batch_size,) + sizes}, got {maps.shape}"
             )
-        gen = as_generator(rng)
         partner = sample_partner(batch_size, self.pairing, gen)
         lam0 = sample_lam(batch_size, self.alpha, self.lam_mode, gen)
         size = np.asarray(sizes, dtype=np.int64)
         side = np.rint(((1.0 - lam0) ** (1.0 / len(sizes)))[:, None] * size[None, :]).astype(np.int64)
         flat = maps.reshape(batch_size, int(np.prod(sizes, dtype=np.int64)))
         peak = np.argmax(flat, axis=1) if flat.size else np.zeros(batch_size, np.int64)
-        centre = np.stack(np.unravel_index(peak, sizes), axis=1).reshape(batch_size, len(sizes))
+        centre = (np.stack(np.unravel_index(peak, sizes), axis=1).reshape(batch_size, len(sizes)) if flat.size
+                  else np.zeros((batch_size, len(sizes)), np.int64))  # no pixels: nothing is pasted
         centre = centre[partner]
         start = np.clip(centre - side // 2, 0, size)
         stop = np.clip(centre - side // 2 + side, 0, size)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
         partner, lam, start, stop = finish_box_plan(partner, start, stop, sizes, applied)
         return BoxPlan(partner=partner, lam=lam, axes=axes, sizes=sizes, start=start, stop=stop)
-
-    def __call__(self, x: Any, y: Any = None, *, rng: Any = None, out: Any = None,
-                 inplace: bool = False, **companions: Any) -> Any:
-        """Sample a plan from ``x``'s saliency and apply it; returns ``(x_mixed, y_mixed)`` (a dict for
-        structured samples, as for every method)."""
-        if isinstance(x, Mapping) or companions:
-            return super().__call__(x, y, rng=rng, out=out, inplace=inplace, **companions)
-        check_batch(x)
-        b = int(x.shape[0])
-        if y is not None:
-            check_labels(y, b, self.num_classes)
-        plan = self.sample(b, rng=as_generator(rng), shape=tuple(int(s) for s in x.shape), x=x)
-        return self.apply(plan, x, y, out=out, inplace=inplace)
-
-    def _sample_structured(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...],
-                           sample: dict[str, Any]) -> BoxPlan:
-        batch = sample["image"] if "image" in sample else sample["x"]
-        return self.sample(batch_size, rng=rng, shape=shape, x=batch)
 
     def _repr_fields(self) -> dict[str, Any]:
         sal = self.saliency if isinstance(self.saliency, str) else getattr(self.saliency, "__name__", "callable")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._validate import as_generator, check_alpha, check_batch_size, check_choice, check_lam
-from ..pairing import PAIRINGS, sample_partner
+from ..pairing import sample_partner
 from ..plan import MixPlan
-from ..sampling import LAM_MODES, sample_applied, sample_lam
+from ..sampling import sample_applied, sample_lam
 from ._base import Mixer, finish_plan
 
 __all__ = ["MixUp", "mixup"]
@@ -46,16 +45,13 @@ class MixUp(Mixer):
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
                          label_format=label_format)
-        self.alpha = check_alpha(alpha)
-        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
-        self.pairing = check_choice("pairing", pairing, PAIRINGS)
-        self.lam = None if lam is None else check_lam(lam)
+        self.lam = None
+        self._options(alpha=alpha, lam_mode=lam_mode, pairing=pairing, lam=lam)
         self.majority = bool(majority)
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MixPlan:
-        """Draw partners and ``lam`` for a batch of ``batch_size``; ``shape`` is accepted and unused."""
-        batch_size = check_batch_size(batch_size, shape)
-        gen = as_generator(rng)
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> MixPlan:
+        """Partners and ``lam`` for a batch of ``batch_size`` (nothing else is needed)."""
         partner = sample_partner(batch_size, self.pairing, gen)
         lam = sample_lam(batch_size, self.alpha, self.lam_mode, gen, lam=self.lam, majority=self.majority)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
@@ -72,6 +68,6 @@ class MixUp(Mixer):
 
 
 def mixup(x: Any, y: Any = None, *, alpha: float = 1.0, num_classes: int | None = None,
-          rng: Any = None, out: Any = None, inplace: bool = False, **options: Any) -> tuple[Any, Any]:
-    """Functional MixUp: ``MixUp(alpha, num_classes=..., **options)(x, y, rng=rng)``."""
+          rng: Any = None, out: Any = None, inplace: bool = False, **options: Any) -> Any:
+    """Functional MixUp: ``MixUp(alpha, num_classes=..., **options)(x, y, rng=rng)``; a :class:`~mixkit.Mixed`."""
     return MixUp(alpha, num_classes=num_classes, **options)(x, y, rng=rng, out=out, inplace=inplace)

@@ -11,14 +11,14 @@ Boxes, keypoints and segmentation masks are moved and scaled with their image.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validate import as_generator, check_batch_size, normalize_axes
+from .._validate import normalize_axes
 from .._xp import backend
 from ..companions._common import like, take_rows, to_tensor
-from ..plan import MixPlan, _frozen, register_plan_type
+from ..plan import MixPlan, _frozen, check_axes_fit, register_plan_type
 from ._base import Mixer
 from .resizemix import match_memory_format
 
@@ -37,6 +37,9 @@ class MosaicPlan(MixPlan):
     sizes: tuple[int, ...] = ()
     sources: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.int64))
     centre: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    geometry: ClassVar[str | None] = None  # four sources per sample: it moves its companions itself
+    companions: ClassVar[frozenset[str]] = frozenset({"mask", "boxes", "box_labels", "box_valid", "keypoints"})
+    pairwise: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -113,13 +116,12 @@ class MosaicPlan(MixPlan):
         res = xm[s[:, None], np.arange(m)[None, :, None, None], r[:, None, :, None], c[:, None, None, :]]
         return np.ascontiguousarray(np.moveaxis(res.reshape((b,) + lead + (h, w)), (-2, -1), hw))
 
-    def apply_to(self, x: Any, *, out: Any = None) -> Any:
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        super().check_fits(shape)
+        check_axes_fit(self, shape, "tiles")
+
+    def _apply(self, x: Any, out: Any) -> Any:
         """The mosaic of the batch ``x`` (its axes ``self.axes`` are height and width)."""
-        if max(self.axes) >= len(x.shape) or tuple(int(x.shape[a]) for a in self.axes) != self.sizes:
-            raise ValueError(
-                f"the mosaic plan is for axes {self.axes} of sizes {self.sizes}, but the batch has shape "
-                f"{tuple(x.shape)}; sample a new plan with shape=x.shape"
-            )
         res = self._gather(x, self.axes)
         if out is None:
             return res
@@ -128,12 +130,16 @@ class MosaicPlan(MixPlan):
         out[...] = res
         return out
 
-    def mix_mask(self, mask: Any) -> Any:
+    def mix_mask(self, mask: Any, *, num_classes: int | None = None, label_format: str = "dense",
+                 ignore_index: int | None = None) -> Any:
         """The mosaic of a segmentation mask ``(B, ..., H, W)`` (dtype kept)."""
         nd = len(mask.shape)
         return self._gather(mask, (nd - 2, nd - 1))
 
-    def mix_label_targets(self, targets: Any) -> Any:
+    def with_partner(self, partner: np.ndarray) -> MosaicPlan:
+        raise ValueError("a mosaic takes its four sources itself; it cannot take partners drawn elsewhere")
+
+    def mix_targets(self, targets: Any) -> Any:
         """``sum_k weights[:, k] * targets[sources[:, k]]`` for dense targets ``(B, C)``."""
         wts = self.weights
         total = None
@@ -151,8 +157,8 @@ class MosaicPlan(MixPlan):
         qw = cx if k % 2 == 0 else w - cx
         return qw / w, qh / h, (0 if k % 2 == 0 else cx), (0 if k < 2 else cy)
 
-    def place_boxes(self, batch: Any, *, hw_axes: tuple[int, int], size: tuple[int, int],
-                    min_visible: float = 0.25) -> Any:
+    def mix_boxes(self, batch: Any, *, hw_axes: tuple[int, int], size: tuple[int, int],
+                  min_visible: float = 0.25, seg: np.ndarray | None = None) -> Any:
         from ..companions.boxes import BoxBatch
 
         boxes, labels, weights = [], [], []
@@ -173,8 +179,8 @@ class MosaicPlan(MixPlan):
                 labels.append(np.concatenate(parts_l))
         return BoxBatch(boxes, labels if batch.labels is not None else None, weights)
 
-    def place_keypoints(self, kps: list[np.ndarray], *, hw_axes: tuple[int, int], size: tuple[int, int]
-                        ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def mix_keypoints(self, kps: list[np.ndarray], *, hw_axes: tuple[int, int], size: tuple[int, int]
+                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         out, weights = [], []
         for i in range(self.batch_size):
             parts, wts = [], []
@@ -203,6 +209,8 @@ class Mosaic(Mixer):
             dense four-way mixtures, so ``label_format`` is always ``"dense"``.
     """
 
+    takes_partners = False
+
     def __init__(self, *, centre_range: tuple[float, float] = (0.25, 0.75), axes: tuple[int, int] = (-2, -1),
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing)
@@ -218,14 +226,12 @@ class Mosaic(Mixer):
             raise ValueError(f"Mosaic needs two axes (height, width), got {axes!r}")
         self.axes = axes
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> MosaicPlan:
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> MosaicPlan:
         if shape is None:
-            raise ValueError("Mosaic.sample needs the batch's shape: pass shape=x.shape")
-        shape = tuple(int(s) for s in shape)
-        batch_size = check_batch_size(batch_size, shape)
+            raise self._missing("the batch's shape", "shape=x.shape")
         axes = normalize_axes(self.axes, len(shape))
         h, w = shape[axes[0]], shape[axes[1]]
-        gen = as_generator(rng)
         rows = np.arange(batch_size)
         others = np.stack([gen.permutation(batch_size) for _ in range(3)], axis=1) if batch_size else np.zeros((0, 3), np.int64)
         sources = np.concatenate([rows[:, None], others], axis=1).astype(np.int64)

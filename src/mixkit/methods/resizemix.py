@@ -7,15 +7,14 @@ resized to the box. ``lam[i] = 1 - box volume / sample volume`` exactly.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .._validate import (
-    as_generator,
     check_axes_option,
-    check_batch_size,
     check_choice,
     check_range,
     normalize_axes,
@@ -23,7 +22,7 @@ from .._validate import (
 from .._xp import backend
 from ..kernels import box_mask
 from ..pairing import PAIRINGS, sample_partner
-from ..plan import MixPlan, freeze_boxes, register_plan_type
+from ..plan import MixPlan, check_axes_fit, freeze_boxes, register_plan_type
 from ..sampling import LAM_MODES, sample_applied
 from ._base import Mixer, finish_box_plan
 
@@ -79,17 +78,21 @@ class ResizePlan(MixPlan):
         freeze_boxes(self, "resize")
         check_choice("interpolation", self.interpolation, INTERPOLATIONS)
 
-    def apply_to(self, x: Any, *, out: Any = None) -> Any:
-        """Apply the plan to ``x`` ``(B, ...)`` (called by :func:`mixkit.apply_plan`)."""
-        if self.axes and max(self.axes) >= len(x.shape):
-            raise ValueError(f"the plan resizes over axes {self.axes} but x has only {len(x.shape)} dimensions")
-        sizes = tuple(int(x.shape[a]) for a in self.axes)
-        if sizes != self.sizes:
-            raise ValueError(
-                f"the plan's boxes are for axes {self.axes} of sizes {self.sizes}, but x has sizes {sizes} "
-                "there; sample a new plan with shape=x.shape"
-            )
+    geometry: ClassVar[str | None] = None
+    companions: ClassVar[frozenset[str]] = frozenset()  # a shrunk partner: masks and boxes do not follow yet
+
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        super().check_fits(shape)
+        check_axes_fit(self, shape, "resizes over")
+
+    def _apply(self, x: Any, out: Any) -> Any:
+        """The partner resized into each box of ``x`` ``(B, ...)``."""
         return resize_paste(x, self.partner, self.start, self.stop, self.axes, self.interpolation, out=out)
+
+    def with_partner(self, partner: np.ndarray) -> ResizePlan:
+        own = (np.asarray(partner) == np.arange(self.batch_size))[:, None]
+        return dataclasses.replace(self, partner=partner, lam=np.where(own[:, 0], 1.0, self.lam),
+                                   start=np.where(own, 0, self.start), stop=np.where(own, 0, self.stop))
 
 
 register_plan_type(ResizePlan)
@@ -553,16 +556,14 @@ class ResizeMix(Mixer):
         self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
         self.pairing = check_choice("pairing", pairing, PAIRINGS)
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> ResizePlan:
-        """Draw partners, ratios and boxes for a batch of shape ``shape`` (the full ``x.shape``)."""
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> ResizePlan:
+        """Partners, ratios and boxes for a batch of shape ``shape`` (the full ``x.shape``)."""
         if shape is None:
-            raise ValueError("ResizeMix.sample needs the batch's shape to place boxes: pass shape=x.shape")
-        shape = tuple(int(s) for s in shape)
-        batch_size = check_batch_size(batch_size, shape)
+            raise self._missing("the batch's shape to place boxes", "shape=x.shape")
         axes = normalize_axes(self.axes, len(shape))
         sizes = tuple(shape[a] for a in axes)
         size = np.asarray(sizes, dtype=np.int64)
-        gen = as_generator(rng)
         partner = sample_partner(batch_size, self.pairing, gen)
         n = 1 if self.lam_mode == "batch" else batch_size
         tau = gen.uniform(self.scale[0], self.scale[1], size=n)

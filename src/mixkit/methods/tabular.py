@@ -8,11 +8,10 @@ otherwise: in expectation the sample keeps ``lam`` of its data, like the numeric
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .._validate import check_batch
 from .._xp import backend
 from ..companions._common import to_tensor
 from ..kernels import blend
@@ -30,7 +29,7 @@ class TabularPlan(MixPlan):
 
     categorical: tuple[int, ...] = ()
     take_own: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
-    blends = True  # companions and labels follow ``lam`` as for MixUp
+    companions: ClassVar[frozenset[str]] = frozenset()  # rows have no masks, boxes or padding
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -39,14 +38,17 @@ class TabularPlan(MixPlan):
         object.__setattr__(self, "categorical", cat)
         object.__setattr__(self, "take_own", own)
 
-    def apply_to(self, x: Any, *, out: Any = None) -> Any:
-        """Rows ``x`` ``(B, F)``: numeric columns blended, categorical ones copied from one source."""
-        if len(x.shape) != 2:
-            raise ValueError(f"tabular mixing needs rows of shape (B, F), got {tuple(x.shape)}")
-        if self.categorical and max(self.categorical) >= x.shape[1]:
+    def check_fits(self, shape: tuple[int, ...]) -> None:
+        super().check_fits(shape)
+        if len(shape) != 2:
+            raise ValueError(f"TabularMixUp needs rows of shape (B, F), got {tuple(shape)}")
+        if self.categorical and max(self.categorical) >= shape[1]:
             raise ValueError(
-                f"categorical column {max(self.categorical)} is out of range for {x.shape[1]} columns"
+                f"categorical column {max(self.categorical)} is out of range for {shape[1]} columns"
             )
+
+    def _apply(self, x: Any, out: Any) -> Any:
+        """Rows ``x`` ``(B, F)``: numeric columns blended, categorical ones copied from one source."""
         if not self.categorical:
             return blend(x, self.partner, self.lam, out=out)
         cat = list(self.categorical)
@@ -90,31 +92,19 @@ class TabularMixUp(MixUp):
             raise ValueError(f"categorical repeats a column: {cols!r}")
         self.categorical = tuple(int(c) for c in cols)
 
-    def sample(self, batch_size: int, *, rng: Any = None, shape: tuple[int, ...] | None = None) -> TabularPlan:
-        from .._validate import as_generator
-
-        gen = as_generator(rng)
+    def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
+                companions: dict[str, Any]) -> TabularPlan:
         if shape is not None and (len(shape) != 2 or (self.categorical and max(self.categorical) >= shape[1])):
             raise ValueError(
                 f"TabularMixUp needs rows of shape (B, F) with F > every categorical column "
                 f"{self.categorical}; got shape {tuple(shape)}"
             )
-        base = super().sample(batch_size, rng=gen, shape=shape)
+        base = super()._sample(batch_size, gen, shape, x=x, y=y, companions=companions)
         u = gen.random((batch_size, len(self.categorical)))
         take_own = u < base.lam[:, None]
         return TabularPlan(partner=base.partner, lam=base.lam, categorical=self.categorical, take_own=take_own)
-
-    def apply(self, plan: Any, x: Any, y: Any = None, **kwargs: Any) -> Any:
-        if not isinstance(x, dict):
-            check_batch(x)
-            if len(x.shape) != 2:
-                raise ValueError(f"TabularMixUp needs rows of shape (B, F), got {tuple(x.shape)}")
-        return super().apply(plan, x, y, **kwargs)
 
     def _repr_fields(self) -> dict[str, Any]:
         out = super()._repr_fields()
         out["categorical"] = self.categorical
         return out
-
-
-
