@@ -116,7 +116,7 @@ def test_sequence_errors():
     with pytest.raises(ValueError, match=r"padding_mask must have shape \(B, L\) = \(3, 5\)"):
         t(x, padding_mask=np.ones((3, 4), bool), time_axis=1)
     with pytest.raises(TypeError, match="padding_mask must be boolean"):
-        t(x, padding_mask=np.ones((3, 5), int))
+        t(x, padding_mask=np.ones((3, 5)))
     with pytest.raises(ValueError, match="match no axis"):
         t(x, padding_mask=np.ones((3, 7), bool))
     with pytest.raises(ValueError, match="several axes of size 4"):
@@ -133,3 +133,45 @@ def test_sequence_errors():
         mixkit.MixUp(p=0.0)(x, token_labels=np.zeros((3, 5), int), rng=0)
     with pytest.raises(TypeError, match="integer class ids"):
         t(x, token_labels=np.zeros((3, 5)), time_axis=1)
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_integer_attention_masks_are_padding_masks(lib):
+    torch = pytest.importorskip("torch")
+    conv = (lambda a: a) if lib == "numpy" else torch.from_numpy
+    x = np.random.default_rng(0).random((3, 5, 4))
+    valid = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=np.int64)
+    t = mixkit.MixUp(lam=0.6, pairing="flip", num_classes=3)
+    ref = t({"x": conv(x), "padding_mask": conv(valid.astype(bool)), "labels": conv(np.arange(3))}, rng=0)
+    for key in ("padding_mask", "attention_mask"):
+        out = t({"x": conv(x), key: conv(valid), "labels": conv(np.arange(3))}, rng=0)
+        assert set(out) == {"x", key, "labels"}
+        mask = out[key]
+        assert type(mask) is type(conv(valid)) and mask.dtype == conv(valid).dtype  # 0/1 integers back
+        np.testing.assert_array_equal(np.asarray(mask), np.asarray(ref["padding_mask"]).astype(np.int64))
+        np.testing.assert_array_equal(np.asarray(out["x"]), np.asarray(ref["x"]))
+        np.testing.assert_array_equal(np.asarray(out["labels"]), np.asarray(ref["labels"]))
+    with pytest.raises(ValueError, match="must hold only 0 .padding. and 1"):
+        t({"x": conv(x), "attention_mask": conv(valid * 2)}, rng=0)
+    with pytest.raises(ValueError, match="both 'attention_mask' and 'padding_mask'"):
+        t({"x": conv(x), "attention_mask": conv(valid), "padding_mask": conv(valid)}, rng=0)
+
+
+def test_torch_lengths_give_a_torch_padding_mask_and_the_sequence_axis_defaults_to_one():
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(np.random.default_rng(1).random((4, 6, 3)))
+    lengths = torch.tensor([6, 2, 4, 0])
+    t = mixkit.MixUp(lam_mode="sample", num_classes=2)
+    plan = t.sample(4, rng=3)
+    out = t.apply(plan, {"x": x, "lengths": lengths})  # no time_axis: (B, L, ...) has it on axis 1
+    again = t.apply(plan, {"x": x, "lengths": lengths}, time_axis=1)
+    torch.testing.assert_close(out["x"], again["x"])
+    pm = out["padding_mask"]
+    assert isinstance(pm, torch.Tensor) and pm.dtype == torch.bool and pm.device == x.device
+    assert isinstance(out["lengths"], torch.Tensor) and out["lengths"].dtype == lengths.dtype
+    torch.testing.assert_close(pm.sum(1), out["lengths"])
+    valid = (torch.arange(6)[None, :] < lengths[:, None]).numpy()
+    p = plan.partner
+    expected = valid | (valid[p] & (plan.lam < 1)[:, None])
+    np.testing.assert_array_equal(pm.numpy(), expected)
+    assert torch.all(out["x"][~pm] == 0)

@@ -68,6 +68,18 @@ class _Ops:
         return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
 
 
+def _host_or_device(x: Any) -> Any:
+    """A torch tensor on an accelerator as it is; anything else as NumPy (CPU tensors without a copy,
+    bfloat16 as float32, which NumPy lacks)."""
+    torch = sys.modules.get("torch") if not isinstance(x, np.ndarray) else None
+    if torch is None or not isinstance(x, torch.Tensor):
+        return x if isinstance(x, np.ndarray) else np.asarray(x)
+    if x.device.type != "cpu":
+        return x
+    x = x.detach()
+    return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+
 def _grey(x: Any, axes: tuple[int, ...], ops: _Ops) -> Any:
     """The batch averaged over every axis but the batch axis and ``axes``: ``(B, *sizes)``, in ``axes`` order."""
     ndim = len(x.shape)
@@ -142,9 +154,12 @@ def spectral_residual_saliency(x: Any, axes: tuple[int, ...], *, blur: float = 1
     the phase and transformed back; the squared magnitude, blurred by a Gaussian of ``blur`` pixels,
     marks the regions that stand out from their surroundings.
 
-    ``x``: a NumPy array (or anything ``numpy.asarray`` takes) or a torch tensor, computed on its own
-    device; the maps are float64 of the same library.
+    ``x``: a NumPy array (or anything ``numpy.asarray`` takes) or a torch tensor of any real dtype
+    (bfloat16 and float16 included: the maps are computed in float64). A tensor on an accelerator is
+    computed there and gives a float64 tensor; NumPy arrays and CPU tensors (read without a copy where
+    NumPy has the dtype) give a float64 NumPy array.
     """
+    x = _host_or_device(x)
     ops = _Ops(x)
     x = np.asarray(x) if ops.torch is None else x.detach()
     grey = _grey(x, tuple(axes), ops)

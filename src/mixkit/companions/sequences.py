@@ -1,7 +1,10 @@
 """Sequences with padding: time series ``(B, C, T)``, token sequences ``(B, L, D)``, tags ``(B, L)``.
 
-A padding mask ``(B, L)`` is True on valid steps (or give ``lengths`` ``(B,)`` for prefix padding).
-The plan of the batch is fitted to the valid steps:
+A padding mask ``(B, L)`` is True on valid steps: booleans, or 0/1 integers such as a Hugging Face
+``attention_mask`` (a dict sample may use that name for the key; the result keeps the name and the
+dtype). Or give ``lengths`` ``(B,)`` for prefix padding; with lengths alone the sequence axis is axis 1,
+the layout ``(B, L, ...)`` (for channels-first series ``(B, C, T)`` pass ``time_axis=-1``, or cut
+with ``CutMix(axes=(-1,))``, whose one axis says it). The plan of the batch is fitted to the valid steps:
 
 - a blend (MixUp) or a soft mask over time mixes step by step; where only one of the two samples
   is valid its step is taken whole, so padding values never reach a valid step; the returned
@@ -24,7 +27,11 @@ import numpy as np
 from .._xp import backend, dtype_kind
 from ._common import host, like, plan_kind, to_tensor
 
-__all__ = ["SequenceMix", "apply_sequence_mix", "check_padding", "fit_sequence_plan", "mix_token_labels"]
+__all__ = ["HF_NAMES", "SequenceMix", "apply_sequence_mix", "check_padding", "fit_sequence_plan", "from_hf_names",
+           "mix_token_labels", "padding_like", "to_hf_names"]
+
+#: Hugging Face names of the keys of a dict sample, and the mixkit key each stands for.
+HF_NAMES = {"attention_mask": "padding_mask"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,14 +64,56 @@ def check_padding(padding_mask: Any, lengths: Any, batch_size: int, steps: int) 
     except TypeError:
         raise TypeError(f"padding_mask must be a bool array (B, L), got {type(padding_mask).__name__}") from None
     v = host(padding_mask)
-    if v.dtype != bool:
-        raise TypeError(f"padding_mask must be boolean (True on valid steps), got dtype {v.dtype}")
+    if v.dtype != bool and v.dtype.kind not in "iu":
+        raise TypeError(
+            f"padding_mask must be boolean (True on valid steps) or 0/1 integers (an attention_mask), "
+            f"got dtype {v.dtype}"
+        )
     if v.shape != (batch_size, steps):
         raise ValueError(
             f"padding_mask must have shape (B, L) = ({batch_size}, {steps}) to match the batch and its "
             f"sequence axis, got {v.shape}"
         )
+    if v.dtype != bool:
+        if v.size and (v.min() < 0 or v.max() > 1):
+            raise ValueError(
+                f"an integer padding_mask / attention_mask must hold only 0 (padding) and 1 (valid step); "
+                f"got values from {v.min()} to {v.max()}"
+            )
+        v = v.astype(bool)
     return v
+
+
+def padding_like(valid: np.ndarray, ref: Any, *, keep_dtype: bool = True) -> Any:
+    """The validity ``valid`` ``(B, L)`` in the library and on the device of ``ref`` (the padding mask or
+    the lengths that came in): bool, or ``ref``'s integer dtype (0/1) for an integer mask when
+    ``keep_dtype``. A list ``ref`` gives NumPy."""
+    if isinstance(ref, (list, tuple)) or backend(ref) not in ("numpy", "torch"):
+        return valid
+    integer = keep_dtype and dtype_kind(ref) in "iu"
+    if backend(ref) == "torch":
+        import torch
+
+        return like(valid, ref, ref.dtype if integer else torch.bool)
+    return valid.astype(ref.dtype) if integer else valid
+
+
+def from_hf_names(sample: Any) -> tuple[Any, dict[str, str]]:
+    """A dict sample with its Hugging Face keys (``attention_mask``) under mixkit's names, and the renames
+    made (to give the result the caller's names back with :func:`to_hf_names`)."""
+    renames = {hf: ours for hf, ours in HF_NAMES.items() if hf in sample}
+    if not renames:
+        return sample, {}
+    for hf, ours in renames.items():
+        if ours in sample:
+            raise ValueError(f"the sample has both {hf!r} and {ours!r}; they are the same thing, give one")
+    return {renames.get(k, k): v for k, v in sample.items()}, renames
+
+
+def to_hf_names(result: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
+    """The result of a renamed dict sample under the caller's keys again."""
+    back = {ours: hf for hf, ours in renames.items()}
+    return {back.get(k, k): v for k, v in result.items()}
 
 
 def _lam_from(weight: np.ndarray, valid: np.ndarray) -> np.ndarray:
