@@ -86,14 +86,8 @@ class MixedTiles(NamedTuple):
 
 
 def _sample(method: Mixer, x: np.ndarray, y: np.ndarray, gen: np.random.Generator) -> Any:
-    """A plan for the batch; the batch and labels are passed to the methods whose sample() takes them."""
-    shape = tuple(int(s) for s in x.shape)
-    for kw in ({"x": x, "y": y}, {"x": x}):
-        try:
-            return method.sample(len(x), rng=gen, shape=shape, **kw)
-        except TypeError:  # an unexpected keyword: this sample() takes fewer
-            continue
-    return method.sample(len(x), rng=gen, shape=shape)
+    """A plan for the batch, given the batch and its labels (the methods that read them need them)."""
+    return method.sample(len(x), rng=gen, shape=tuple(int(s) for s in x.shape), x=x, y=y)
 
 
 def _pairwise(plan: Any) -> bool:

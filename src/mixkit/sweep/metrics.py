@@ -2,7 +2,9 @@
 
 Per trial: accuracy, balanced accuracy, NLL, ECE (15 equal-width confidence bins), and the same after
 temperature scaling fitted on the validation split. Across seeds: mean with a 95% t-interval, and
-paired differences against no mixing (a paired t-test on the per-seed differences).
+paired differences against no mixing: a paired t-test on the per-seed differences, or, where every
+seed moved by the same amount (the t-test is then undefined), an exact sign test; :func:`paired`
+names the test it ran.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 
 __all__ = [
     "ECE_BINS",
+    "SIGN_TEST",
+    "T_TEST",
     "classification_metrics",
     "fit_temperature",
     "interval",
@@ -23,6 +27,8 @@ __all__ = [
 ]
 
 ECE_BINS = 15
+T_TEST = "paired t-test"
+SIGN_TEST = "exact sign test"
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -106,26 +112,33 @@ def interval(values: Any) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def paired(values: Any, baseline: Any) -> dict[str, float]:
-    """Paired difference ``values - baseline`` over seeds: mean, 95% interval, t-test p, wins.
+def paired(values: Any, baseline: Any) -> dict[str, Any]:
+    """Paired difference ``values - baseline`` over seeds: mean, 95% interval, p, the test run, wins.
 
-    When every seed gives the same difference the t-test is undefined; ``p`` is then the exact
-    two-sided sign-test value ``2 * 0.5 ** n`` (1 for no change)."""
+    ``test`` names what gave ``p``: :data:`T_TEST` (a one-sample t-test on the differences), or
+    :data:`SIGN_TEST` when every seed gives the same difference (up to rounding, as accuracies of
+    equal-sized splits often do): the t-test is then undefined (zero spread) and ``p`` is the exact
+    two-sided sign-test value ``2 * 0.5 ** n``, or 1 when nothing changed; ``""`` with one seed
+    (``p`` NaN)."""
     from scipy import stats
 
     d = np.asarray(values, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
     mean, low, high = interval(d)
-    if d.size >= 2 and np.any(d != d[0]):
-        p = float(stats.ttest_1samp(d, 0.0).pvalue)
-    elif d.size >= 2:  # every seed moved by exactly the same amount: no t-test; exact sign test
-        p = 1.0 if d[0] == 0 else min(1.0, 2.0 * 0.5**d.size)
+    if d.size < 2:
+        p, test = float("nan"), ""
+    elif np.allclose(d, d[0], rtol=1e-9, atol=1e-12):  # one shared difference: no t-test
+        same = abs(float(d[0])) <= 1e-12
+        p, test = (1.0 if same else min(1.0, 2.0 * 0.5**d.size)), SIGN_TEST
+        if same:
+            d = np.zeros_like(d)
     else:
-        p = float("nan")
+        p, test = float(stats.ttest_1samp(d, 0.0).pvalue), T_TEST
     return {
         "mean": mean,
         "low": low,
         "high": high,
         "p": p,
+        "test": test,
         "n": int(d.size),
         "wins": int(np.sum(d > 0)),
         "losses": int(np.sum(d < 0)),
