@@ -30,7 +30,14 @@ from .._xp import backend
 from ..companions import boxes as _boxes
 from ..companions._common import host, like
 from ..companions.segmentation import check_mask
-from ..companions.sequences import apply_sequence_mix, check_padding, mix_token_labels
+from ..companions.sequences import (
+    apply_sequence_mix,
+    check_padding,
+    from_hf_names,
+    mix_token_labels,
+    padding_like,
+    to_hf_names,
+)
 from ..labels import check_labels
 from ..plan import ALL_COMPANIONS, MixPlan
 from ._result import Mixed
@@ -171,10 +178,8 @@ def _time_axis(mixer: Any, sample: dict[str, Any], options: dict[str, Any], x_sh
     if axes is not None and len(normalize_axes(axes, ndim)) == 1:
         return normalize_axes(axes, ndim)[0]
     ref = sample.get("padding_mask", sample.get("token_labels"))
-    if ref is None:
-        if ndim == 2:
-            return 1
-        raise ValueError("lengths alone do not say which axis is the sequence axis; pass time_axis=")
+    if ref is None:  # lengths alone: the sequence axis of the layout (B, L, ...)
+        return 1
     steps = int(ref.shape[1]) if len(ref.shape) >= 2 else -1
     cands = [a for a in range(1, ndim) if x_shape[a] == steps]
     if len(cands) == 1:
@@ -293,13 +298,13 @@ def mix(mixer: Any, plan: MixPlan, call: Call) -> Any:
         label_plan = MixPlan(partner=fit.partner, lam=fit.lam)
         if "padding_mask" in sample:
             pm = sample["padding_mask"]
-            result["padding_mask"] = like(fit.valid, pm) if backend(pm) == "torch" else fit.valid
+            result["padding_mask"] = padding_like(fit.valid, pm)
         if "lengths" in sample:
             ln = sample["lengths"]
             n = fit.valid.sum(axis=1)
             torch_lengths = not isinstance(ln, (list, tuple)) and backend(ln) == "torch"
             result["lengths"] = like(n, ln) if torch_lengths else n.astype(host(ln).dtype)
-            result["padding_mask"] = fit.valid
+            result["padding_mask"] = padding_like(fit.valid, ln, keep_dtype=False)
         if "token_labels" in sample:
             result["token_labels"] = mix_token_labels(fit, sample["token_labels"], num_classes=options["token_classes"],
                                                       pad_label=options["pad_label"])
@@ -341,9 +346,11 @@ def mix(mixer: Any, plan: MixPlan, call: Call) -> Any:
 def run(mixer: Any, x: Any, y: Any, *, rng: Any = None, plan: MixPlan | None = None, out: Any = None,
         inplace: bool = False, extra: dict[str, Any]) -> Any:
     """One call of ``mixer``: check, sample (unless ``plan`` is given), check the plan, mix."""
+    x, renames = from_hf_names(x) if isinstance(x, Mapping) else (x, {})
     call = prepare(mixer, x, y, extra, out=out, inplace=inplace)
     if plan is None:
         plan = mixer._sample(call.shape[0], as_generator(rng), call.shape, x=call.x, y=call.labels,
                              companions=call.companions)
     check_plan(mixer, plan, call)
-    return mix(mixer, plan, call)
+    result = mix(mixer, plan, call)
+    return to_hf_names(result, renames) if renames else result
