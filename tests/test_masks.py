@@ -118,14 +118,21 @@ def test_gridmix_mask_is_constant_on_cells():
 
 
 def test_masks_over_one_and_three_axes():
-    series = np.random.default_rng(0).normal(size=(4, 2, 50))
+    rng = np.random.default_rng(0)
+    series = rng.normal(size=(4, 2, 50))
     plan = FMix(axes=-1, lam_mode="sample").sample(4, rng=0, shape=series.shape)
     assert plan.mask.shape == (4, 50) and plan.axes == (2,)
-    assert mixkit.apply_plan(plan, series).shape == series.shape
-    vol = np.zeros((3, 1, 6, 7, 8))
+    out = mixkit.apply_plan(plan, series)
+    m = plan.mask[:, None, :]  # the mask spans the time axis, every channel alike
+    np.testing.assert_allclose(out, m * series + (1 - m) * series[plan.partner], rtol=0, atol=1e-12)
+    assert np.any(plan.partner != np.arange(4)) and not np.array_equal(out, series)
+    vol = rng.normal(size=(3, 2, 6, 7, 8))
     for t in (FMix(axes=(-3, -2, -1)), GridMix(axes=(2, 3, 4)), SmoothMix(axes=(2, 3, 4))):
         plan = t.sample(3, rng=0, shape=vol.shape)
         assert plan.mask.shape == (3, 6, 7, 8)
+        m = plan.mask[:, None]
+        np.testing.assert_allclose(plan.apply(vol), m * vol + (1 - m) * vol[plan.partner], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(plan.lam, plan.mask.reshape(3, -1).mean(axis=1))
 
 
 def test_empty_batch():
