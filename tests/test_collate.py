@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import pickle
 
 import numpy as np
@@ -97,9 +96,8 @@ def test_every_image_method_through_the_collate_matches_its_own_apply(name):
     data, batch = samples(n=8, shape=(3, 16, 16))
     y_idx = torch.arange(8) % NUM_CLASSES
     x, y = MixCollate(t, seed=0)(batch)
-    params = inspect.signature(t.sample).parameters
-    extra = {k: v for k, v in (("y", y_idx), ("x", torch.from_numpy(data))) if k in params}
-    plan = t.sample(8, rng=MixCollate(t, seed=0)._generator(), shape=data.shape, **extra)
+    # the collate passes what it has: the labels, and the stacked batch to methods that need it
+    plan = t.sample(8, rng=MixCollate(t, seed=0)._generator(), shape=data.shape, x=torch.from_numpy(data), y=y_idx)
     want_x, want_y = t.apply(plan, torch.from_numpy(data), y_idx)
     assert torch.equal(x, want_x)
     torch.testing.assert_close(y, want_y)
@@ -166,15 +164,73 @@ def test_inputs_are_not_modified():
         assert torch.equal(t, b)
 
 
-def test_hwc_numpy_and_pil_images():
+def hwc_images(n=4, h=8, w=10):
+    """HWC uint8 images whose every value names its image: ``(50 k + 7 c + h + w) % 256``."""
+    k, hh, ww, c = np.meshgrid(np.arange(n), np.arange(h), np.arange(w), np.arange(3), indexing="ij")
+    return ((50 * k + 7 * c + hh + ww) % 256).astype(np.uint8)
+
+
+def pixel_sources(out, n):
+    """The image each channel of each pixel of ``out`` (B, H, W, 3) came from: (B, H, W, 3) ints."""
+    _, hh, ww, c = np.meshgrid(np.arange(out.shape[0]), np.arange(out.shape[1]), np.arange(out.shape[2]),
+                               np.arange(3), indexing="ij")
+    k = (out.astype(np.int64) - 7 * c - hh - ww) % 256
+    assert np.all(k % 50 == 0) and np.all(k // 50 < n)  # every value is copied from some image
+    return k // 50
+
+
+HWC_TRANSFORMS = [
+    mixkit.CutMix(1.0, lam_mode="sample", num_classes=4),  # the fused paste
+    mixkit.FMix(1.0, num_classes=4),  # a mask plan, stacked then mixed
+    mixkit.GridMix(num_classes=4),
+    mixkit.SaliencyMix(lam_mode="sample", num_classes=4),  # needs the batch
+]
+
+
+@pytest.mark.parametrize("transform", HWC_TRANSFORMS, ids=lambda t: type(t).__name__)
+@pytest.mark.parametrize("kind", ["arrays", "pil"])
+def test_hwc_samples_are_cut_over_height_and_width_never_channels(transform, kind):
     pil = pytest.importorskip("PIL.Image")
-    rng = np.random.default_rng(0)
-    arrs = [rng.integers(0, 256, size=(8, 10, 3), dtype=np.uint8) for _ in range(4)]
-    cut = mixkit.CutMix(1.0, axes=(1, 2), num_classes=NUM_CLASSES)  # NHWC: cut along H and W
-    x_np, _ = MixCollate(cut, seed=0)([(a, i) for i, a in enumerate(arrs)])
-    x_pil, _ = MixCollate(cut, seed=0)([(pil.fromarray(a), i) for i, a in enumerate(arrs)])
-    assert x_np.shape == (4, 8, 10, 3) and x_np.dtype == torch.uint8
-    assert torch.equal(x_np, x_pil)
+    data = hwc_images()
+    samples_ = [pil.fromarray(a) for a in data] if kind == "pil" else [a.copy() for a in data]
+    x, y = MixCollate(transform, seed=2)([(s, i) for i, s in enumerate(samples_)])
+    assert x.shape == (4, 8, 10, 3) and x.dtype == torch.uint8  # the samples' layout is kept
+    src = pixel_sources(x.numpy(), 4)
+    assert np.all(src == src[..., :1])  # all three channels of a pixel come from one image
+    for i in range(4):
+        own = float(np.mean(src[i, :, :, 0] == i))
+        assert own == pytest.approx(float(y[i, i]), abs=1e-6)  # the label follows the pixels
+    assert np.any(src != np.arange(4)[:, None, None, None])  # something was cut
+    # the plan was drawn for the batch seen as (B, C, H, W): it replays on that view
+    plan = transform.sample(4, rng=MixCollate(transform, seed=2)._generator(), shape=(4, 3, 8, 10),
+                            x=torch.from_numpy(data).permute(0, 3, 1, 2), y=torch.arange(4))
+    want = plan.apply(torch.from_numpy(data).permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    assert torch.equal(x, want)
+
+
+def test_hwc_layout_is_detected_or_given():
+    data = hwc_images()
+    cut = mixkit.CutMix(1.0, lam_mode="sample", num_classes=4)
+    tensors = [(torch.from_numpy(a.copy()), i) for i, a in enumerate(data)]
+    x_auto, _ = MixCollate(cut, seed=0)(tensors)  # (8, 10, 3) reads as HWC
+    x_hwc, _ = MixCollate(cut, seed=0, layout="HWC")(tensors)
+    assert torch.equal(x_auto, x_hwc)
+    src = pixel_sources(x_auto.numpy(), 4)
+    assert np.all(src == src[..., :1])
+    chw = [(torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))), i) for i, a in enumerate(data)]
+    x_chw, _ = MixCollate(cut, seed=0)(chw)  # (3, 8, 10): CHW, the same plan
+    assert torch.equal(x_chw.permute(0, 2, 3, 1), x_auto)
+    with pytest.raises(ValueError, match="layout must be one of 'auto', 'CHW', 'HWC'; got 'NHWC'"):
+        MixCollate(cut, layout="NHWC")
+
+
+def test_hwc_samples_with_axes_that_cut_the_channels_are_refused():
+    data = hwc_images()
+    cut = mixkit.CutMix(1.0, axes=(1, 2), num_classes=4)  # (C, H) of the (B, C, H, W) view
+    with pytest.raises(ValueError, match=r"CutMix cuts axes \(1, 2\) of the batch, which MixCollate shows to the "
+                                         r"transform as \(B, C, H, W\) for these HWC samples .* axis 1 is the "
+                                         r"colour channels"):
+        MixCollate(cut, seed=0)([(a, i) for i, a in enumerate(data)])
 
 
 def test_bare_inputs_return_the_batch_alone():
@@ -184,18 +240,27 @@ def test_bare_inputs_return_the_batch_alone():
 
 
 def test_dict_samples_mix_input_and_label_and_collate_the_rest():
-    _, batch = samples()
+    data, batch = samples()
     dicts = [{"pixel_values": t, "label": y, "id": i} for i, (t, y) in enumerate(batch)]
     out = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=3)(dicts)
     x, y = MixCollate(mixkit.MixUp(num_classes=NUM_CLASSES), seed=3)(batch)
     assert list(out) == ["pixel_values", "label", "id"]
     assert torch.equal(out["pixel_values"], x) and torch.equal(out["label"], y)
     assert torch.equal(out["id"], torch.arange(6))
-    named = MixCollate(mixkit.CutMix(num_classes=NUM_CLASSES), seed=0, input_key="img", label_key="cls")
-    got = named([{"img": t, "cls": y} for t, y in batch])
-    assert got["img"].shape == (6, 3, 8, 8) and got["cls"].shape == (6, NUM_CLASSES)
-    only = MixCollate(mixkit.MixUp(), seed=0)([{"image": t} for t, _ in batch])
-    assert list(only) == ["image"] and only["image"].shape == (6, 3, 8, 8)
+    assert not torch.equal(x, torch.from_numpy(data))  # mixed, not merely stacked
+    cut = mixkit.CutMix(num_classes=NUM_CLASSES, lam_mode="sample")
+    got = MixCollate(cut, seed=0, input_key="img", label_key="cls")([{"img": t, "cls": y} for t, y in batch])
+    assert list(got) == ["img", "cls"]
+    plan = cut.sample(6, rng=MixCollate(cut, seed=0)._generator(), shape=data.shape)
+    want_x, want_y = cut.apply(plan, torch.from_numpy(data), torch.arange(6) % NUM_CLASSES)
+    assert torch.equal(got["img"], want_x) and torch.equal(got["cls"], want_y)
+    assert not torch.equal(got["img"], torch.from_numpy(data))
+    lam = mixkit.MixUp(lam=0.25)
+    only = MixCollate(lam, seed=0)([{"image": t} for t, _ in batch])
+    plan = lam.sample(6, rng=MixCollate(lam, seed=0)._generator(), shape=data.shape)
+    assert list(only) == ["image"]
+    assert torch.equal(only["image"], torch.from_numpy(mixkit.blend(data, plan.partner, plan.lam)))
+    assert np.any(plan.partner != np.arange(6)) and not torch.equal(only["image"], torch.from_numpy(data))
 
 
 def test_dict_sample_errors():
@@ -598,6 +663,9 @@ class WithPlan:
         replay = copy.deepcopy(self.collate._generator())
         x, y = self.collate(batch)
         stacked = torch.stack([s for s, _ in batch])
+        if stacked.shape[-1] == 3:  # HWC samples: the transform sees them as (B, C, H, W)
+            stacked = stacked.permute(0, 3, 1, 2)
+            x = x.permute(0, 3, 1, 2)
         plan = self.collate.transform.sample(len(batch), rng=replay, shape=tuple(stacked.shape))
         labels = torch.tensor([c for _, c in batch])
         return x, y, plan, stacked, labels, x.is_shared() and y.is_shared()
@@ -624,3 +692,150 @@ def test_warm_up_compiles_the_kernels():
     collate.warm_up(torch.bfloat16)  # a paste-only dtype
     assert _collate._blend_rows.signatures and _collate._paste_rows.signatures
     assert _collate._one_hot_rows.signatures
+
+
+# ---- epochs and class counts across DataLoader workers -------------------------------------------
+
+
+class Counted(Images):
+    """Images with imbalanced classes exposed as ``targets`` (as torchvision datasets do)."""
+
+    def __init__(self, n: int = 24) -> None:
+        super().__init__(n=n)
+        self.y = np.where(np.arange(n) % 4 == 0, 1, 0)  # class 0: 18 samples, class 1: 6
+        self.targets = self.y.tolist()
+
+
+def mixed_share(batches_, ds):
+    """The share of rows that differ from their sample, per epoch (the loader does not shuffle)."""
+    out = []
+    for epoch in batches_:
+        x = torch.cat([b[0] for b in epoch])
+        out.append(float((x.flatten(1) != torch.from_numpy(ds.x).flatten(1)).any(1).float().mean()))
+    return out
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh workers", "persistent workers"])
+@pytest.mark.parametrize("how", ["collate.set_epoch", "t.set_epoch"])
+def test_scheduled_off_epochs_do_not_mix_in_workers(persistent, how):
+    ds = Images(n=24)
+    t = mixkit.Scheduled(mixkit.MixUp(1.0, lam_mode="sample", num_classes=NUM_CLASSES), total_epochs=4, off_last=2)
+    collate = MixCollate(t, seed=0)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, persistent_workers=persistent)
+    got = []
+    for epoch in range(4):
+        (collate if how == "collate.set_epoch" else t).set_epoch(epoch)
+        got.append([(x, y) for x, y in loader])
+    share = mixed_share(got, ds)
+    assert share[0] > 0.5 and share[1] > 0.5, share
+    assert share[2] == 0.0 and share[3] == 0.0, share
+    for x, y in got[3]:  # plain one-hot labels when off
+        assert torch.equal(y.max(1).values, torch.ones(len(y)))
+
+
+def test_set_epoch_gives_the_same_batches_with_fresh_and_persistent_workers():
+    ds = Images(n=16)
+    runs = []
+    for persistent in (False, True):
+        collate = MixCollate(mixkit.CutMix(1.0, lam_mode="sample", num_classes=NUM_CLASSES), seed=3)
+        loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, persistent_workers=persistent)
+        runs.append(batches(loader, epochs=3, collate=collate))
+    for (xa, ya), (xb, yb) in zip(*runs):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert sum(not torch.equal(a[1], b[1]) for a, b in zip(runs[0][:4], runs[0][4:8])) >= 3  # epochs differ
+
+
+def test_epochs_reach_spawned_persistent_workers():
+    ds = Images(n=16)
+    t = mixkit.Scheduled(mixkit.MixUp(1.0, lam_mode="sample", num_classes=NUM_CLASSES), total_epochs=2, off_last=1)
+    collate = MixCollate(t, seed=0)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, persistent_workers=True,
+                        multiprocessing_context="spawn")
+    got = []
+    for epoch in range(2):
+        collate.set_epoch(epoch)
+        got.append([(x, y) for x, y in loader])
+    share = mixed_share(got, ds)
+    assert share[0] > 0.5 and share[1] == 0.0, share
+
+
+class RemixProbe:
+    """In a worker: the batch from the collate and the counts its Remix used."""
+
+    def __init__(self, collate: MixCollate) -> None:
+        self.collate = collate
+
+    def __call__(self, batch):
+        x, y = self.collate(batch)
+        return x, y, torch.from_numpy(self.collate.transform.counts.counts)
+
+
+@pytest.mark.parametrize("wrap", ["Remix", "Scheduled(Remix)", "OneOf(Remix)"])
+def test_remix_in_workers_uses_the_dataset_class_counts(wrap):
+    ds = Counted(n=24)
+    remix = mixkit.Remix(1.0, kappa=2.0, tau=0.5, lam_mode="sample", num_classes=2)
+    t = {"Remix": remix, "Scheduled(Remix)": mixkit.Scheduled(remix, total_epochs=2),
+         "OneOf(Remix)": mixkit.OneOf([remix])}[wrap]
+    collate = MixCollate(t, seed=1)
+    collate.set_epoch(0)
+    loader = DataLoader(ds, batch_size=6, num_workers=2, collate_fn=RemixProbe(MixCollate(remix, seed=1))
+                        if wrap == "Remix" else collate)
+    got = list(loader)
+    if wrap == "Remix":
+        for _, _, counts in got:
+            assert counts.tolist() == [18.0, 6.0]  # the training counts, in every worker, from the first batch
+    # the labels follow Remix's rule with those counts: a minority partner (class 1, 6 < 18 / 2)
+    # takes the whole label when the sample keeps less than tau of its pixels
+    xs = torch.cat([b[0] for b in got]).double()
+    ys = torch.cat([b[1] for b in got])
+    orig = torch.from_numpy(ds.x).double()
+    moved = 0
+    for i in range(24):
+        own = int(ds.y[i])
+        if ys[i].max() == 1.0 and int(ys[i].argmax()) != own:
+            moved += 1  # the label went wholly to the minority class
+            assert own == 0
+            assert not torch.equal(xs[i], orig[i])
+    assert moved >= 1
+    assert remix.counts.tracked  # the main process's transform was not changed
+
+
+def test_remix_in_workers_without_dataset_counts_is_a_clear_error():
+    collate = MixCollate(mixkit.Remix(num_classes=NUM_CLASSES), seed=0)
+    loader = DataLoader(Images(n=8), batch_size=4, num_workers=1, collate_fn=collate)
+    with pytest.raises(ValueError, match=r"Remix tracks its class counts over the batches it draws, but each "
+                                         r"DataLoader worker draws only some .* Remix\(counts=np.bincount"):
+        next(iter(loader))
+    given = MixCollate(mixkit.Remix(num_classes=NUM_CLASSES, counts=[5, 1, 1, 1, 1]), seed=0)
+    x, y = next(iter(DataLoader(Images(n=8), batch_size=4, num_workers=1, collate_fn=given)))
+    assert x.shape == (4, 3, 8, 8) and torch.allclose(y.sum(1), torch.ones(4))
+
+
+@pytest.mark.parametrize("t, batch_kind, match", [
+    (mixkit.Remix(num_classes=NUM_CLASSES), "bare", r"Remix needs the labels to sample: give MixCollate \(input, label\)"),
+    (mixkit.Scheduled(mixkit.BalancedMixUp(num_classes=NUM_CLASSES), total_epochs=2), "bare",
+     "BalancedMixUp needs the labels to sample"),
+    (mixkit.ClassMix(num_classes=NUM_CLASSES), "pairs", "ClassMix needs the 'mask' of each sample: give MixCollate"),
+])
+def test_what_a_method_needs_and_a_collate_lacks_is_said_in_collate_terms(t, batch_kind, match):
+    _, batch = samples()
+    if batch_kind == "bare":
+        batch = [s for s, _ in batch]
+    with pytest.raises(ValueError, match=match):
+        MixCollate(t, seed=0)(batch)
+
+
+def test_classmix_takes_the_mask_entry_of_dict_samples_and_mixes_it():
+    rng = np.random.default_rng(0)
+    data = rng.random((6, 3, 8, 8)).astype(np.float32)
+    masks = rng.integers(0, 3, size=(6, 8, 8))
+    t = mixkit.ClassMix(num_classes=NUM_CLASSES)
+    dicts = [{"image": torch.from_numpy(data[i]), "label": i % NUM_CLASSES, "mask": masks[i], "id": i}
+             for i in range(6)]
+    out = MixCollate(t, seed=0)(dicts)
+    assert list(out)[:4] == ["image", "label", "mask", "id"]
+    plan = t.sample(6, rng=MixCollate(t, seed=0)._generator(), shape=data.shape, mask=torch.from_numpy(masks))
+    want = t.apply(plan, torch.from_numpy(data), torch.arange(6) % NUM_CLASSES, mask=torch.from_numpy(masks))
+    assert torch.equal(out["image"], want.x) and torch.equal(out["label"], want.y)
+    assert torch.equal(torch.as_tensor(out["mask"]), torch.as_tensor(want.companions["mask"]))
+    assert not torch.equal(out["image"], torch.from_numpy(data))

@@ -18,9 +18,26 @@ if not dist.is_available():
 import mixkit
 from mixkit.torch import DistributedMix, current_rank, rank_generator
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 WORLD = 2
 B = 6
 C = 2 * B  # labels are global sample ids, so mixed labels name the partner
+
+def global_methods(c):
+    """(name, transform) for the global-scope check: one of each kind of method and wrapper."""
+    return [
+        ("Remix", mixkit.Remix(num_classes=c, lam_mode="sample")),
+        ("RemixCutMix", mixkit.Remix(num_classes=c, base=mixkit.CutMix(lam_mode="sample"))),
+        ("BalancedMixUp", mixkit.BalancedMixUp(num_classes=c)),
+        ("LabelPairedMix", mixkit.LabelPairedMix(num_classes=c, pairing="inter")),
+        ("SaliencyMix", mixkit.SaliencyMix(num_classes=c, lam_mode="sample")),
+        ("ScheduledRemix", mixkit.Scheduled(mixkit.Remix(num_classes=c, lam_mode="sample"), total_epochs=3)),
+        ("OneOfSaliencyRemix", mixkit.OneOf([mixkit.SaliencyMix(num_classes=c), mixkit.Remix(num_classes=c)])),
+        ("Mosaic", mixkit.Mosaic(num_classes=c)),
+        ("FMix", mixkit.FMix(num_classes=c)),
+        ("ClassMix", mixkit.ClassMix(num_classes=c)),
+    ]
+
 
 WORKER = textwrap.dedent(
     """
@@ -33,6 +50,8 @@ WORKER = textwrap.dedent(
 
     torch.set_num_threads(1)
     rank, world, store, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    sys.path.insert(0, sys.argv[5])
+    from test_distributed import global_methods
     dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=world)
     B, C = {B}, {C}
     ids = torch.arange(rank * B, (rank + 1) * B)
@@ -63,6 +82,17 @@ WORKER = textwrap.dedent(
     batch = [(torch.full((1, 2, 2), float(i)), int(i)) for i in range(B)]
     res["collate_y"] = collate(batch)[1].numpy()
 
+    # every kind of method in global scope: label-aware, saliency-based, wrapped, more than two sources,
+    # companions; images (1, 4, 4) of value 10 * id
+    big = ids.double().view(B, 1, 1, 1).expand(B, 1, 4, 4).contiguous() * 10.0
+    seg = (ids.view(B, 1, 1) + torch.arange(16).view(1, 4, 4)) % 3
+    for name, t in global_methods(C):
+        m = DistributedMix(t, seed=3, scope="global")
+        extra = {{"mask": seg}} if name == "ClassMix" else {{}}
+        got = m(big, ids, **extra)
+        res[name + "_x"], res[name + "_y"] = got.x.numpy(), got.y.numpy()
+        if extra:
+            res[name + "_mask"] = got.companions["mask"].numpy()
     try:
         glob(x[:B - rank], ids[:B - rank])
     except ValueError as e:
@@ -83,7 +113,7 @@ def results(tmp_path_factory):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(r), str(WORLD), str(store), str(tmp / f"rank{r}.npz")],
+            [sys.executable, str(script), str(r), str(WORLD), str(store), str(tmp / f"rank{r}.npz"), HERE],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         for r in range(WORLD)
@@ -155,6 +185,39 @@ def test_global_scope_cutmix_and_pair_labels(results):
         assert dense.shape == (B, C)
 
 
+@pytest.mark.parametrize("name", [n for n, _ in global_methods(C)])
+def test_global_scope_every_kind_of_method_equals_its_global_plan_on_one_process(results, name):
+    """Both ranks' rows together are the global plan applied to the global batch in one process: the
+    plan saw the global labels (label-aware), the gathered batch (SaliencyMix), the gathered mask."""
+    ids = torch.arange(WORLD * B)
+    big = ids.double().view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous() * 10.0
+    seg = (ids.view(-1, 1, 1) % B + torch.arange(16).view(1, 4, 4)) % 3
+    t = dict(global_methods(C))[name]
+    extra = {"mask": seg} if name == "ClassMix" else {}
+    plan = DistributedMix(t, seed=3, scope="global").sample(WORLD * B, tuple(big.shape), x=big, y=ids, **extra)
+    want = t.apply(plan, big, ids, **extra)
+    got_x = np.concatenate([r[name + "_x"] for r in results])
+    got_y = np.concatenate([r[name + "_y"] for r in results])
+    np.testing.assert_array_equal(got_x, want.x.numpy())
+    np.testing.assert_allclose(got_y, want.y.numpy(), rtol=1e-6, atol=1e-7)
+    if extra:
+        np.testing.assert_array_equal(np.concatenate([r[name + "_mask"] for r in results]),
+                                      want.companions["mask"].numpy())
+    # and the labels say where the pixels came from: x = 10 * id, so mean(x) / 10 = sum_k y_k * k
+    np.testing.assert_allclose(got_x.reshape(WORLD * B, -1).mean(1) / 10.0, got_y @ np.arange(C), atol=1e-5)
+    # some rows take data from the other rank
+    sources = [set(np.flatnonzero(row > 1e-9)) for row in got_y]
+    assert any((g < B) != (k < B) for g, src in enumerate(sources) for k in src)
+
+
+def test_global_scope_says_what_a_method_lacks():
+    mix = DistributedMix(mixkit.Scheduled(mixkit.Remix(num_classes=3), total_epochs=2), scope="global")
+    with pytest.raises(ValueError, match=r"Remix needs the labels to sample: call DistributedMix\(...\)\(x, y\)"):
+        mix(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match=r"ClassMix needs the 'mask' to sample: call DistributedMix\(...\)\(x, y, mask=...\)"):
+        DistributedMix(mixkit.ClassMix(num_classes=3))(torch.zeros(4, 3, 2, 2), torch.zeros(4, dtype=torch.long))
+
+
 def test_collate_streams_differ_between_ranks(results):
     a, b = results[0]["collate_y"], results[1]["collate_y"]
     assert a.shape == b.shape == (B, C)
@@ -187,20 +250,28 @@ def test_local_scope_without_process_group_and_epochs():
     assert torch.equal(a, c) and not torch.equal(a, b)
 
 
-def test_local_scope_takes_label_aware_methods_and_global_scope_refuses_other_plans(tmp_path):
+def test_local_scope_is_the_transform_with_the_rank_stream_and_a_world_of_one_is_local(tmp_path):
     y = torch.arange(8) % 3
     x = torch.rand(8, 3, 4, 4)
-    xm, ym = DistributedMix(mixkit.Remix(num_classes=3), seed=0)(x, y)
-    assert xm.shape == x.shape and ym.shape == (8, 3)
-    mix = DistributedMix(mixkit.Mosaic(num_classes=3), scope="global")
+    seg = torch.randint(0, 3, (8, 4, 4))
+    for t, extra in ((mixkit.Remix(num_classes=3, counts=[3, 3, 2]), {}), (mixkit.ClassMix(num_classes=3), {"mask": seg}),
+                     (mixkit.SaliencyMix(num_classes=3), {})):
+        got = DistributedMix(t, seed=0)(x, y, **extra)
+        want = t(x, y, rng=rank_generator(0, epoch=0, rank=0), **extra)
+        assert isinstance(got, mixkit.Mixed)
+        assert torch.equal(got.x, want.x) and torch.equal(got.y, want.y) and not torch.equal(got.x, x)
+        assert sorted(got.companions) == sorted(extra)
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
-        with pytest.raises(ValueError, match="scope='global' mixes plans of MixUp, CutMix and the mask "
-                                             "methods; Mosaic draws a MosaicPlan"):
-            mix(x, y)
-        # a world of one: the global plan is the local batch's
-        xg, yg = DistributedMix(mixkit.CutMix(num_classes=3), seed=0, scope="global")(x, y)
-        assert xg.shape == x.shape and torch.allclose(yg.sum(1), torch.ones(8))
+        # a world of one: the global plan is the local batch's, drawn from the global stream
+        for t in (mixkit.Mosaic(num_classes=3), mixkit.CutMix(num_classes=3)):
+            got = DistributedMix(t, seed=0, scope="global")(x, y)
+            plan = DistributedMix(t, seed=0, scope="global").sample(8, tuple(x.shape), x=x, y=y)
+            want = t.apply(plan, x, y)
+            assert torch.equal(got.x, want.x) and torch.equal(got.y, want.y)
+        with pytest.raises(ValueError, match=r"scope='global' gathers companions as tensors \(B, ...\) with B = 8; "
+                                             r"mask= is a list: pass a tensor, or use scope='local'"):
+            DistributedMix(mixkit.ClassMix(num_classes=3), scope="global")(x, y, mask=list(seg))
     finally:
         dist.destroy_process_group()
 

@@ -54,7 +54,7 @@ def test_mixed_copy_with_image_and_label_features(images):
 
 def test_same_seed_same_result_whatever_num_proc(images):
     _, ds = images
-    t = mixkit.CutMix(1.0, axes=(1, 2), lam_mode="sample")
+    t = mixkit.CutMix(1.0, lam_mode="sample")  # PIL images are HWC: cut over H and W
     one = mix_dataset(ds, t, seed=1, batch_size=4).with_format("numpy")[:]
     two = mix_dataset(ds, t, seed=1, batch_size=4, num_proc=2).with_format("numpy")[:]
     np.testing.assert_array_equal(one["image"], two["image"])
@@ -69,12 +69,51 @@ def test_cutmix_lam_is_the_kept_fraction(images):
         {"image": [Image.fromarray(p) for p in pixels], "label": list(range(N))},
         features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=N)}),
     )
-    out = mix_dataset(own_class, mixkit.CutMix(1.0, axes=(1, 2), lam_mode="sample"), seed=0,
+    out = mix_dataset(own_class, mixkit.CutMix(1.0, lam_mode="sample"), seed=0,
                       batch_size=8).with_format("numpy")[:]
     x, t = out["image"], out["mixed_label"]
     for i in range(N):
-        kept = np.all(x[i] == pixels[i], axis=-1).mean()
-        assert kept >= t[i, i] - 1e-6
+        group = range(8 * (i // 8), 8 * (i // 8) + 8)
+        partner = max((j for j in group if j != i), key=lambda j: t[i, j])
+        own = np.all(x[i] == pixels[i], axis=-1)
+        pasted = np.all(x[i] == pixels[partner], axis=-1)
+        # the default axes cut height and width: every pixel keeps all three channels of one image
+        assert np.all(own | pasted)
+        assert np.mean(own & ~pasted) <= t[i, i] + 1e-6 and np.mean(~own) <= 1 - t[i, i] + 1e-6
+    assert np.any(t.max(1) < 1)
+
+
+def test_axes_that_cut_the_channels_of_pil_images_are_refused(images):
+    _, ds = images
+    with pytest.raises(ValueError, match=r"CutMix cuts axes \(1, 2\) of the batch, which the map shows to the "
+                                         r"transform as \(B, C, H, W\) .* colour channels"):
+        mix_dataset(ds, mixkit.CutMix(axes=(1, 2)), seed=0, batch_size=4)
+
+
+def test_classmix_gets_the_mask_column_and_mixes_it(images):
+    pixels, _ = images
+    rng = np.random.default_rng(5)
+    masks = rng.integers(0, 3, size=(N, 6, 8), dtype=np.uint8)
+    ds = datasets.Dataset.from_dict({"image": [Image.fromarray(p) for p in pixels], "label": list(np.arange(N) % C),
+                                     "mask": [Image.fromarray(m) for m in masks]},
+                                    features=datasets.Features({"image": datasets.Image(),
+                                                                "label": datasets.ClassLabel(num_classes=C),
+                                                                "mask": datasets.Image()}))
+    out = mix_dataset(ds, mixkit.ClassMix(), seed=0, batch_size=8).with_format("numpy")[:]
+    x, m = out["image"], out["mask"]
+    changed = 0
+    for i in range(N):
+        group = range(8 * (i // 8), 8 * (i // 8) + 8)
+        # each pixel and its mask value come from the same image: its own or one partner
+        src = [j for j in group if np.all((x[i] == pixels[j]).all(-1) | (x[i] == pixels[i]).all(-1))]
+        assert src
+        j = src[-1] if len(src) > 1 else src[0]
+        from_j = (x[i] == pixels[j]).all(-1) & ~(x[i] == pixels[i]).all(-1)
+        np.testing.assert_array_equal(m[i][from_j], masks[j][from_j])
+        changed += bool(from_j.any())
+    assert changed >= 4
+    with pytest.raises(ValueError, match="ClassMix needs the 'mask' of each row: give the dataset a 'mask' column"):
+        mix_dataset(images[1], mixkit.ClassMix(), seed=0, batch_size=4)
 
 
 def test_the_map_function_on_array_columns_and_probability_labels():
@@ -93,8 +132,16 @@ def test_the_map_function_on_array_columns_and_probability_labels():
 
 def test_label_aware_methods_get_their_labels(images):
     _, ds = images
-    out = mix_dataset(ds, mixkit.Remix(num_classes=C), seed=0, batch_size=8).with_format("numpy")[:]
-    np.testing.assert_allclose(out["mixed_label"].sum(1), 1.0, rtol=1e-6)
+    for t in (mixkit.Remix(num_classes=C, counts=[4, 4, 8]), mixkit.LabelPairedMix(num_classes=C, pairing="inter")):
+        out = mix_dataset(ds, t, seed=0, batch_size=8).with_format("numpy")[:]
+        y = np.arange(N) % C
+        for start in (0, 8):  # each map batch: the plan drawn with that batch's labels
+            rng = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(4, start)))
+            x = np.stack([np.asarray(im) for im in ds[start:start + 8]["image"]]).transpose(0, 3, 1, 2)
+            plan = t.sample(8, rng=rng, shape=x.shape, x=x, y=y[start:start + 8])
+            np.testing.assert_allclose(out["mixed_label"][start:start + 8],
+                                       t.mix_labels(plan, y[start:start + 8]), rtol=1e-6)
+        np.testing.assert_allclose(out["mixed_label"].sum(1), 1.0, rtol=1e-6)
 
 
 def test_training_straight_from_the_dataset_with_mixcollate(images):

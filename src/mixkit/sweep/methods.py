@@ -3,7 +3,7 @@
 Names are looked up among the public classes in ``mixkit.__all__`` that subclass ``mixkit.Mixer``
 (case-insensitive), so transforms added to mixkit appear here without any change. Options follow the
 name after colons, ``name:key=value:key=value``; values are Python literals (``0.4``, ``'sample'``,
-``(0.2, 0.5)``) or bare words taken as strings. A method whose class takes ``alpha`` and whose spec
+``(0.2, 0.5)``) or bare words taken as strings; ``base=`` takes a method name (``remix:base=cutmix``). A method whose class takes ``alpha`` and whose spec
 does not fix it is swept over ``--alphas``; ``cutmix:alpha=1.0`` is one strategy.
 """
 
@@ -48,7 +48,7 @@ class Strategy:
         """The transform for ``num_classes`` classes; ``axes`` is the default cut axes of the data."""
         if self.cls is None:
             return None
-        kwargs = dict(self.options)
+        kwargs = {k: _option_value(k, v, num_classes, axes) for k, v in self.options}
         params = inspect.signature(self.cls).parameters
         if self.alpha is not None:
             kwargs["alpha"] = self.alpha
@@ -57,6 +57,18 @@ class Strategy:
         if "num_classes" in params or _takes_kwargs(self.cls):
             kwargs["num_classes"] = num_classes
         return self.cls(**kwargs)
+
+
+def _option_value(key: str, value: Any, num_classes: int, axes: tuple[int, ...] | None) -> Any:
+    """An option as the constructor takes it: ``base=cutmix`` names a method, built with the data's
+    axes (``remix:base=cutmix`` is Remix's label rule over CutMix's boxes)."""
+    if key != "base" or not isinstance(value, str):
+        return value
+    known = available_methods()
+    cls = known.get(value.lower())
+    if cls is None:
+        raise ValueError(f"base={value!r} names no method; available: {', '.join(sorted(known))}")
+    return Strategy(value.lower(), (), None, cls).build(num_classes, axes)
 
 
 def _takes_kwargs(cls: Any) -> bool:

@@ -9,28 +9,40 @@ the same way. Convention:
 Random streams: every batch draws its plan from a ``numpy.random.Generator`` spawned from
 ``SeedSequence(seed)`` for its (rank, epoch, worker); within a worker the stream advances batch after
 batch. Same seed, epoch and number of workers give the same batches on every run.
+
+Epochs reach the workers through shared memory made when the collate is built (before any worker
+starts), so ``set_epoch`` works with fresh and with persistent workers, started by fork or spawn.
 """
 
 from __future__ import annotations
 
-import inspect
+import math
 from collections.abc import Mapping
 from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import default_collate, get_worker_info
+from torch.utils.data import ConcatDataset, Subset, default_collate, get_worker_info
 
+from .._channels import check_layout, check_no_channel_cut, is_pil, seen_as_chw
 from ..labels import check_labels
-from ..methods._base import Mixer, apply_plan
+from ..methods._base import Mixer
+from ..pairing_labels import ClassCounts, class_indices
 from ..plan import BoxPlan, MixPlan
+from ..schedules import Scheduled
+from ._compose import SharedFloat, members, who_needs
 from .distributed import current_rank
 
 __all__ = ["MixCollate"]
 
 _INPUT_KEYS = ("image", "pixel_values", "img", "x", "input")
 _LABEL_KEYS = ("label", "labels", "target", "y")
+# entries of a dict sample mixed with the same plan as the input (and given to sample(): ClassMix
+# reads the mask); the first ones are stacked, the others passed on as lists of per-sample values
+_STACKED_COMPANIONS = ("mask", "padding_mask", "lengths", "token_labels")
+_LISTED_COMPANIONS = ("boxes", "box_labels", "box_valid", "keypoints")
+_COMPANIONS = _STACKED_COMPANIONS + _LISTED_COMPANIONS
 
 _INDEX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
@@ -42,28 +54,48 @@ class MixCollate:
     """A DataLoader ``collate_fn`` that stacks samples and mixes the batch with ``transform``.
 
     Args:
-        transform: a mixkit transform (``MixUp``, ``CutMix``, ``OneOf``, ...). Its ``axes`` count on the
-            batch: ``(-2, -1)`` for CHW samples, ``(1, 2)`` for HWC samples.
+        transform: a mixkit transform (``MixUp``, ``CutMix``, ``OneOf``, ``Scheduled``, ...). It sees
+            image batches as ``(B, C, H, W)`` whatever the samples' layout, so its default axes
+            ``(-2, -1)`` cut height and width of CHW and of HWC samples alike.
         seed: a non-negative int; all streams (workers, epochs, ranks) are spawned from it.
         rank: this process's rank under DDP; by default read from ``torch.distributed`` when a
             process group is initialised, else 0.
         input_key, label_key: for dict samples (Hugging Face datasets, ...), the entries holding the
             input and the label; by default the first of ``image``, ``pixel_values``, ``img``, ``x``,
             ``input`` and of ``label``, ``labels``, ``target``, ``y`` found (no label entry: inputs only).
+        layout: ``"auto"``, ``"CHW"`` or ``"HWC"``: the layout of 3-D samples. ``"auto"``: PIL images
+            are HWC; other samples are HWC when their last axis has 1, 3 or 4 entries and their first
+            has not, else CHW.
 
     Samples are ``(input, label)`` pairs or bare inputs; inputs are tensors, NumPy arrays or PIL
     images of one shape and dtype (uint8 CHW or HWC images, or floats), labels are class indices
     (ints) or probability rows; or dicts, whose other entries are collated as ``default_collate``
-    does (a dict comes back). Returns ``(x, y_mixed)`` (``x`` a tensor ``(B, *sample_shape)`` of
-    the samples' dtype; ``y_mixed`` as ``transform.mix_labels`` gives it), or ``x`` alone for bare inputs.
+    does (a dict comes back with the same keys). A dict entry named ``mask``, ``padding_mask``,
+    ``lengths``, ``token_labels`` (stacked) or ``boxes``, ``box_labels``, ``box_valid``,
+    ``keypoints`` (kept as lists) is a companion: it is given to the transform's ``sample`` (ClassMix
+    needs the ``mask``) and mixed with the same plan. Returns ``(x, y_mixed)`` (``x`` a tensor
+    ``(B, *sample_shape)`` of the samples' dtype and layout; ``y_mixed`` as ``transform.mix_labels``
+    gives it), or ``x`` alone for bare inputs.
 
-    Epochs: call ``set_epoch(n)`` at the start of each epoch (as with ``DistributedSampler``); each
-    epoch then gets fresh streams that depend only on ``(seed, n, rank, worker)``. Without
-    ``set_epoch``, a process that lives across epochs (``num_workers=0`` or ``persistent_workers``)
-    continues its stream, and fresh workers key their stream on the DataLoader's per-epoch base seed,
-    so plans never repeat from epoch to epoch; that mode is reproducible when the DataLoader is
-    (``generator=torch.Generator().manual_seed(s)`` or ``torch.manual_seed``). With
-    ``persistent_workers=True`` the workers do not see ``set_epoch``; their streams simply continue.
+    Everything the collate has is passed to ``transform.sample``: the labels always, the stacked
+    batch when the transform needs it (``transform.needs``, e.g. SaliencyMix), the companions.
+
+    Epochs: call ``set_epoch(n)`` at the start of each epoch, before iterating the loader (as with
+    ``DistributedSampler``); each epoch then gets fresh streams that depend only on
+    ``(seed, n, rank, worker)``, with fresh or persistent workers alike. ``set_epoch`` also sets the
+    epoch of a :class:`~mixkit.Scheduled` transform (so ``off_last`` epochs do not mix), and
+    ``transform.set_epoch(n)`` called directly reaches the workers as well. Without ``set_epoch``,
+    a process that lives across epochs (``num_workers=0`` or ``persistent_workers``) continues its
+    stream, and fresh workers key their stream on the DataLoader's per-epoch base seed, so plans
+    never repeat from epoch to epoch; that mode is reproducible when the DataLoader is
+    (``generator=torch.Generator().manual_seed(s)`` or ``torch.manual_seed``).
+
+    Remix class counts: a Remix that tracks its counts (``counts=None``) would, in DataLoader
+    workers, count only the batches of its own worker (and the transform in the main process none).
+    So in a worker the collate gives it the dataset's class counts instead, read once from
+    ``dataset.targets`` or ``dataset.labels`` (through ``Subset`` and ``ConcatDataset``), or from the
+    label column of a Hugging Face dataset: the counts that tracking converges to. A dataset without
+    them is an error; give ``Remix(counts=...)`` then. With ``num_workers=0`` tracking is unchanged.
 
     Speed: MixUp and CutMix plans on CPU tensors or NumPy arrays of one shape, each contiguous, are
     written straight from the samples by compiled kernels (blends of 8- to 32-bit integers, float32
@@ -79,7 +111,7 @@ class MixCollate:
     """
 
     def __init__(self, transform: Mixer, *, seed: int = 0, rank: int | None = None,
-                 input_key: str | None = None, label_key: str | None = None) -> None:
+                 input_key: str | None = None, label_key: str | None = None, layout: str = "auto") -> None:
         if not isinstance(transform, Mixer):
             raise TypeError(
                 f"MixCollate needs a mixkit transform (MixUp, CutMix, OneOf, ...), got {type(transform).__name__}"
@@ -89,8 +121,18 @@ class MixCollate:
         self.rank = None if rank is None else _check_index("rank", rank)
         self.input_key = input_key
         self.label_key = label_key
+        self.layout = check_layout(layout)
         self.epoch: int | None = None
         self._streams: dict[tuple[int, ...], np.random.Generator] = {}
+        # the epoch given to set_epoch, seen by the workers (nan: never set)
+        self._shared_epoch = SharedFloat()
+        # Scheduled transforms in the tree: each writes its epoch into a shared cell (epoch_cell),
+        # which the workers' copies follow
+        self._scheduled = [m for m in members(transform) if isinstance(m, Scheduled)]
+        for s in self._scheduled:
+            if getattr(s, "epoch_cell", None) is None:
+                s.epoch_cell = SharedFloat(s.epoch)
+        self._counts_fitted = False
 
     def warm_up(self, dtype: torch.dtype = torch.uint8) -> None:
         """Compile the collation kernels for samples of ``dtype`` now (or load them from numba's disk
@@ -99,11 +141,27 @@ class MixCollate:
 
         _collate.warm_up((_FUSED_DTYPES.get(dtype, ""),))
 
-    # -- streams ----------------------------------------------------------------------------------
+    # -- streams and epochs -----------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
-        """Start epoch ``epoch``: the following batches draw from that epoch's fresh streams."""
+        """Start epoch ``epoch``: the following batches draw from that epoch's fresh streams, and a
+        ``Scheduled`` transform is set to that epoch. Call it before iterating the DataLoader."""
         self.epoch = _check_index("epoch", epoch)
         self._streams.clear()
+        self._shared_epoch.value = self.epoch
+        for s in self._scheduled:
+            s.set_epoch(self.epoch)
+            s.epoch_cell.value = s.epoch
+
+    def _follow_epochs(self) -> None:
+        """In a worker's copy: take up the epochs the main process set since the copy was made."""
+        e = self._shared_epoch.value
+        if not math.isnan(e) and int(e) != self.epoch:
+            self.epoch = int(e)
+            self._streams.clear()
+        for s in self._scheduled:
+            v = s.epoch_cell.value
+            if not math.isnan(v) and v != s.epoch:
+                s.set_epoch(v)
 
     def _rank(self) -> int:
         return current_rank() if self.rank is None else self.rank
@@ -129,12 +187,43 @@ class MixCollate:
         state["_streams"] = {}
         return state
 
+    # -- Remix counts in workers ------------------------------------------------------------------
+    def _fit_counts(self) -> None:
+        """In a DataLoader worker: give tracking class counts the dataset's counts (see the class docs)."""
+        info = get_worker_info()
+        if info is None or self._counts_fitted:
+            return
+        self._counts_fitted = True
+        found = [m for m in members(self.transform) if isinstance(m, ClassCounts)]
+        tracked = [c for c in found if c.tracked and not np.any(c.counts)]
+        if not tracked:
+            return
+        labels = _dataset_labels(info.dataset, self.label_key)
+        if labels is None:
+            raise ValueError(
+                f"{who_needs(self.transform, 'y')} tracks its class counts over the batches it draws, but each "
+                "DataLoader worker draws only some of the batches (and the main process none), so its counts "
+                f"would be partial. The collate reads the training counts from dataset.targets or "
+                f"dataset.labels, which this {type(info.dataset).__name__} has not: give them to the "
+                "transform, e.g. Remix(counts=np.bincount(train_labels))"
+            )
+        classes = np.asarray(class_indices(labels), dtype=np.int64)
+        fixed = {id(c): ClassCounts(np.bincount(classes, minlength=c.counts.size).astype(np.float64))
+                 for c in tracked}
+        for m in members(self.transform):
+            if isinstance(m, Mixer):
+                for name, value in list(vars(m).items()):
+                    if id(value) in fixed:
+                        setattr(m, name, fixed[id(value)])
+
     # -- collation --------------------------------------------------------------------------------
     def __call__(self, batch: Any) -> Any:
         if not isinstance(batch, (list, tuple)):
             raise TypeError(f"a collate_fn gets a list of samples, got {type(batch).__name__}")
         if len(batch) == 0:
             raise ValueError("cannot collate an empty list of samples")
+        self._follow_epochs()
+        self._fit_counts()
         if isinstance(batch[0], Mapping):
             return self._collate_dicts(batch)
         pairs = isinstance(batch[0], (tuple, list))
@@ -151,12 +240,12 @@ class MixCollate:
         else:
             inputs = list(batch)
         y = _stack_labels(labels) if pairs else None
-        x, y_mixed = self._mix(inputs, y)
+        x, y_mixed, _ = self._mix(inputs, y, {})
         return (x, y_mixed) if pairs else x
 
     def _collate_dicts(self, batch: list[Any]) -> dict[str, Any]:
-        """Dict samples (e.g. Hugging Face datasets): the input and label entries are mixed, the
-        other entries collated as ``default_collate`` does."""
+        """Dict samples (e.g. Hugging Face datasets): the input, label and companion entries are
+        mixed, the other entries collated as ``default_collate`` does."""
         keys = list(batch[0])
         for i, s in enumerate(batch):
             if not isinstance(s, Mapping) or list(s) != keys:
@@ -168,43 +257,71 @@ class MixCollate:
             raise ValueError(f"dict samples have no input entry among {keys}; name it with input_key=")
         if ykey is not None and ykey not in keys:
             raise ValueError(f"dict samples have no entry {ykey!r} (label_key); their keys are {keys}")
+        comp_keys = [k for k in keys if k in _COMPANIONS and k not in (xkey, ykey)]
+        companions: dict[str, Any] = {}
+        for k in comp_keys:
+            values = [s[k] for s in batch]
+            companions[k] = default_collate(values) if k in _STACKED_COMPANIONS else values
         y = None if ykey is None else _stack_labels([s[ykey] for s in batch])
-        x, y_mixed = self._mix([s[xkey] for s in batch], y)
-        rest = [k for k in keys if k not in (xkey, ykey)]
+        x, y_mixed, mixed = self._mix([s[xkey] for s in batch], y, companions)
+        rest = [k for k in keys if k not in (xkey, ykey, *comp_keys)]
         out = default_collate([{k: s[k] for k in rest} for s in batch]) if rest else {}
         out[xkey] = x
         if ykey is not None:
             out[ykey] = y_mixed
-        return {k: out[k] for k in keys}
+        out.update(mixed)
+        return {k: out[k] for k in [*keys, *(k for k in out if k not in keys)]}
 
-    def _mix(self, inputs: list[Any], y: Any) -> tuple[Any, Any]:
+    def _check_needs(self, y: Any, companions: dict[str, Any]) -> None:
+        """What the transform needs to sample and a collate cannot give it, said in the collate's terms."""
+        for need in sorted(frozenset(self.transform.needs) - {"x"}):
+            if need == "y" and y is None:
+                raise ValueError(
+                    f"{who_needs(self.transform, 'y')} needs the labels to sample: give MixCollate "
+                    "(input, label) pairs, or dict samples with a label entry"
+                )
+            if need not in ("y", "x") and need not in companions:
+                raise ValueError(
+                    f"{who_needs(self.transform, need)} needs the {need!r} of each sample: give MixCollate "
+                    f"dict samples with a {need!r} entry, e.g. {{'image': ..., 'label': ..., {need!r}: ...}}"
+                )
+
+    def _mix(self, inputs: list[Any], y: Any, companions: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+        t = self.transform
+        self._check_needs(y, companions)
         arrays, addr = _gather(inputs)
-        b = len(arrays)
-        shape = (b,) + tuple(arrays[0].shape)
-        needs = _sample_needs(self.transform)
-        extra: dict[str, Any] = {}
-        if "y" in needs and y is not None:  # label-aware pairing (Remix, balanced pairs, ...)
-            extra["y"] = y
-        stacked = None
-        if "x" in needs:  # plans drawn from the batch itself (SaliencyMix)
-            stacked = _stack(arrays, shape)
-            extra["x"] = stacked
-        plan = self.transform.sample(b, rng=self._generator(), shape=shape, **extra)
-        x = _mix_into(plan, arrays, addr, shape) if stacked is None else apply_plan(plan, stacked, inplace=True)
-        return x, (None if y is None else self._mix_labels(plan, y))
+        shape = (len(arrays),) + tuple(int(s) for s in arrays[0].shape)
+        perm = seen_as_chw(shape, self.layout, is_pil(inputs[0]))
+        seen_shape = shape if perm is None else tuple(shape[a] for a in perm)
+        stacked = _stack(arrays, shape) if ("x" in t.needs or companions) else None
+        view = None if stacked is None else _seen(stacked, perm)
+        plan = t.sample(shape[0], rng=self._generator(), shape=seen_shape, x=view, y=y, **companions)
+        if perm is not None:
+            check_no_channel_cut(t, plan, "MixCollate")
+        if companions:
+            res = t.apply(plan, view, y, out=view, **companions)
+            return stacked, res.y, dict(res.companions)
+        if stacked is None:
+            x = _mix_into(plan, arrays, addr, shape, perm)
+        else:
+            plan.apply(view, out=view)
+            x = stacked
+        return x, (None if y is None else self._mix_labels(plan, y)), {}
 
     def _mix_labels(self, plan: MixPlan, y: Any) -> Any:
         """The transform's ``mix_labels``; for the common case (class indices, dense targets, no
-        smoothing) the same values written in one pass by ``mixkit.kernels._collate``."""
+        smoothing, a plan of two sources) the same values written in one pass by
+        ``mixkit.kernels._collate``."""
         t = self.transform
-        if (type(t).mix_labels is Mixer.mix_labels and getattr(plan, "mix_label_targets", None) is None
-                and t.label_format == "dense" and not t.label_smoothing and t.num_classes is not None
+        if (type(t).mix_labels is Mixer.mix_labels and plan.pairwise and t.label_format == "dense"
+                and not t.label_smoothing and t.num_classes is not None
                 and isinstance(y, torch.Tensor) and y.ndim == 1 and y.dtype in _INDEX_DTYPES):
             y = check_labels(y, plan.batch_size, t.num_classes)  # the transform's own errors
             from ..kernels import _collate
 
+            partner, lam = plan.label_pair()
             out = _new_batch((plan.batch_size, t.num_classes), torch.float32)
-            _collate.mix_one_hot(out.numpy(), y.numpy(), plan.partner, plan.lam)
+            _collate.mix_one_hot(out.numpy(), y.numpy(), np.asarray(partner), np.asarray(lam))
             return out
         return t.mix_labels(plan, y)
 
@@ -218,6 +335,32 @@ def _check_index(name: str, value: Any) -> int:
     if value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value}")
     return int(value)
+
+
+def _seen(stacked: torch.Tensor, perm: tuple[int, ...] | None) -> torch.Tensor:
+    """The stacked batch as the transform sees it: itself, or a ``(B, C, H, W)`` view of HWC samples."""
+    return stacked if perm is None else stacked.permute(perm)
+
+
+def _dataset_labels(dataset: Any, label_key: str | None) -> Any:
+    """The class labels of every sample of ``dataset``, read without loading its samples; None if
+    the dataset does not expose them."""
+    if isinstance(dataset, Subset):
+        inner = _dataset_labels(dataset.dataset, label_key)
+        return None if inner is None else np.asarray(inner)[np.asarray(dataset.indices, dtype=np.int64)]
+    if isinstance(dataset, ConcatDataset):
+        parts = [_dataset_labels(d, label_key) for d in dataset.datasets]
+        return None if any(p is None for p in parts) else np.concatenate([np.asarray(p) for p in parts])
+    for name in ("targets", "labels"):
+        value = getattr(dataset, name, None)
+        if value is not None and not callable(value):
+            return value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    columns = getattr(dataset, "column_names", None)  # Hugging Face datasets
+    if isinstance(columns, (list, tuple)):
+        key = label_key or next((k for k in _LABEL_KEYS if k in columns), None)
+        if key in columns:
+            return np.asarray(dataset[key])
+    return None
 
 
 def _as_arrays(inputs: list[Any]) -> list[Any]:
@@ -267,20 +410,6 @@ def _new_batch(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     storage = torch.UntypedStorage._new_shared(numel * itemsize)
     strides = tuple(int(s) for s in np.cumprod((1,) + shape[:0:-1])[::-1]) if shape else ()
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
-
-
-_NEEDS: dict[Any, frozenset[str]] = {}
-
-
-def _sample_needs(transform: Mixer) -> frozenset[str]:
-    """Which of ``x`` and ``y`` the transform's ``sample`` takes (looked up once per function)."""
-    sample = transform.sample
-    key = getattr(sample, "__func__", sample)
-    needs = _NEEDS.get(key)
-    if needs is None:
-        params = inspect.signature(sample).parameters
-        needs = _NEEDS[key] = frozenset(k for k in ("x", "y") if k in params)
-    return needs
 
 
 def _torch_dtype(a: Any) -> torch.dtype:
@@ -338,25 +467,45 @@ def _gather(inputs: list[Any]) -> tuple[list[Any], np.ndarray | None]:
     return arrays, addr
 
 
-def _mix_into(plan: MixPlan, arrays: list[Any], addr: np.ndarray | None, shape: tuple[int, ...]) -> torch.Tensor:
+def _blend_fused(plan: MixPlan, out_t: torch.Tensor, addr: np.ndarray, shape: tuple[int, ...],
+                 perm: tuple[int, ...] | None) -> bool:
+    from ..kernels import _collate
+
+    if _FUSED_DTYPES[out_t.dtype] not in _collate.BLEND_DTYPES:
+        return False
+    return bool(_collate.blend(out_t.view(shape[0], -1).numpy(), addr, plan.partner, plan.lam))
+
+
+def _paste_fused(plan: BoxPlan, out_t: torch.Tensor, addr: np.ndarray, shape: tuple[int, ...],
+                 perm: tuple[int, ...] | None) -> bool:
+    from ..kernels import _collate
+
+    axes = tuple(int(a) % len(shape) for a in plan.axes)
+    if perm is not None:  # the plan's axes count on the (B, C, H, W) view
+        axes = tuple(perm[a] for a in axes)
+    rows = out_t.view(shape[0], -1).view(_BYTES_AS[out_t.element_size()])
+    return bool(_collate.paste(rows.numpy(), addr, plan.partner, plan.start, plan.stop, axes, shape))
+
+
+# The plans the fused collation kernels write straight from the samples, by exact type (a subclass
+# may mix differently, so it takes the general path: stack, then ``plan.apply``).
+_FUSED = {MixPlan: _blend_fused, BoxPlan: _paste_fused}
+
+
+def _mix_into(plan: MixPlan, arrays: list[Any], addr: np.ndarray | None, shape: tuple[int, ...],
+              perm: tuple[int, ...] | None) -> torch.Tensor:
     """Write the mixed batch straight from the samples: each output element written once, from the
     sample or its partner (``mixkit.kernels._collate``). Other plans (masks, custom ones), samples
     the kernels cannot read and dtypes they do not blend: stack, then mix in place."""
-    if addr is not None and type(plan) in (MixPlan, BoxPlan):
-        from ..kernels import _collate
-
-        dtype = _torch_dtype(arrays[0])
-        out_t = _new_batch(shape, dtype)
-        rows = out_t.view(shape[0], -1)
-        if type(plan) is MixPlan:
-            if _FUSED_DTYPES[dtype] in _collate.BLEND_DTYPES and _collate.blend(rows.numpy(), addr, plan.partner, plan.lam):
-                return out_t
-        else:
-            as_bytes = rows.view(_BYTES_AS[out_t.element_size()]).numpy()
-            if _collate.paste(as_bytes, addr, plan.partner, plan.start, plan.stop, plan.axes, shape):
-                return out_t
-    return apply_plan(plan, _stack(arrays, shape), inplace=True)
-
+    fused = None if addr is None else _FUSED.get(type(plan))
+    if fused is not None:
+        out_t = _new_batch(shape, _torch_dtype(arrays[0]))
+        if fused(plan, out_t, addr, shape, perm):
+            return out_t
+    stacked = _stack(arrays, shape)
+    view = _seen(stacked, perm)
+    plan.apply(view, out=view)
+    return stacked
 
 def _stack_labels(labels: list[Any]) -> torch.Tensor:
     first = labels[0]

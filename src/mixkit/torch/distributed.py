@@ -1,9 +1,9 @@
 """Mixing under ``torch.distributed`` (DDP): per-rank streams, or partners from the global batch.
 
 ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``: with ``scope="local"`` (the default) each
-rank mixes its own batch with its own stream; with ``scope="global"`` the plan is drawn over the
-concatenation of all ranks' batches (the same draw on every rank, no communication for it) and each
-rank gathers the partner rows it needs with ``all_gather``.
+rank mixes its own batch with its own stream; with ``scope="global"`` every rank gathers the global
+batch (inputs, labels, companions) with ``all_gather``, draws the same plan over it from a stream shared
+by all ranks (no communication for it), and keeps its own rows of the mixed result.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import torch.distributed as dist
 from .._validate import check_choice
 from ..labels import MixedTargets
 from ..methods._base import Mixer
-from ..plan import BoxPlan, MaskPlan, MixPlan
+from ..methods._result import Mixed
+from ..plan import MixPlan
+from ._compose import who_needs
 
 __all__ = ["DistributedMix", "current_rank", "rank_generator"]
 
@@ -45,7 +47,7 @@ class DistributedMix:
     """Mix a batch in the training step of a DDP job: ``DistributedMix(transform, seed=0)(x, y)``.
 
     Args:
-        transform: a mixkit transform (``MixUp``, ``CutMix``, ``OneOf``, ...).
+        transform: a mixkit transform (``MixUp``, ``CutMix``, ``Remix``, ``OneOf``, ``Scheduled``, ...).
         seed: a non-negative int shared by all ranks.
         scope: ``"local"``: each rank mixes its own batch ``(B, ...)`` with its own stream (ranks are
             independent); ``"global"``: partners come from the global batch of all ranks (every rank
@@ -53,8 +55,19 @@ class DistributedMix:
             initialised process group.
         group: the process group for ``"global"`` (default: the whole world).
 
-    ``set_epoch(n)`` starts epoch ``n``'s streams; within an epoch each call draws the next plan.
-    Returns ``(x_mixed, y_mixed)`` for the rank's own rows, as ``transform(x, y)`` does.
+    Every method works in both scopes, and gets what it needs to sample: with ``"global"`` the plan
+    is drawn over the global batch, so label-aware methods (Remix, BalancedMixUp, LabelPairedMix)
+    pair across ranks with the global labels, SaliencyMix reads the gathered batch and ClassMix the
+    gathered ``mask=``. Every rank draws that plan itself from the same stream and the same gathered
+    data, so the ranks agree as long as the method's sampling is deterministic for the same inputs
+    (true of every mixkit method; SaliencyMix's saliency is computed on the batch's device). A Remix
+    that tracks class counts counts the global batches, the same on every rank. Companions (``mask=``,
+    ``padding_mask=``, ...) are tensors ``(B, ...)`` in ``"global"`` scope.
+
+    ``set_epoch(n)`` starts epoch ``n``'s streams (and sets the epoch of a ``Scheduled`` transform);
+    within an epoch each call draws the next plan. Returns a :class:`~mixkit.Mixed`
+    ``(x_mixed, y_mixed)`` for the rank's own rows, as ``transform(x, y)`` does. The rank's own rows of
+    ``x`` keep their autograd history; the rows gathered from other ranks carry none.
     """
 
     def __init__(self, transform: Mixer, *, seed: int = 0, scope: str = "local", group: Any = None) -> None:
@@ -72,10 +85,14 @@ class DistributedMix:
         self._gen: np.random.Generator | None = None
 
     def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch``: fresh streams, and the epoch of a ``Scheduled`` transform."""
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
         self._gen = None
+        set_epoch = getattr(self.transform, "set_epoch", None)
+        if set_epoch is not None:
+            set_epoch(self.epoch)
 
     def _generator(self) -> np.random.Generator:
         if self._gen is None:
@@ -86,23 +103,36 @@ class DistributedMix:
                 self._gen = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
         return self._gen
 
-    def sample(self, batch_size: int, shape: tuple[int, ...]) -> MixPlan:
-        """The next plan from this rank's stream (``"local"``) or the shared one (``"global"``)."""
-        return self.transform.sample(batch_size, rng=self._generator(), shape=shape)
+    def sample(self, batch_size: int, shape: tuple[int, ...] | None = None, *, x: Any = None, y: Any = None,
+               **companions: Any) -> MixPlan:
+        """The next plan from this rank's stream (``"local"``) or the shared one (``"global"``), for a
+        batch of ``batch_size`` (the global batch size with ``"global"``); ``x``, ``y`` and companions
+        as the transform's ``sample`` takes them."""
+        return self.transform.sample(batch_size, rng=self._generator(), shape=shape, x=x, y=y, **companions)
 
-    def __call__(self, x: torch.Tensor, y: Any = None) -> tuple[Any, Any]:
+    def __call__(self, x: torch.Tensor, y: Any = None, **companions: Any) -> Mixed:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"DistributedMix mixes torch tensors, got {type(x).__name__}")
+        self._check_needs(y, companions)
         if self.scope == "local":
-            return self.transform(x, y, rng=self._generator())
+            return self.transform(x, y, rng=self._generator(), **companions)
         if not _initialised():
             raise ValueError(
                 "DistributedMix(scope='global') needs an initialised process group: call "
                 "torch.distributed.init_process_group(...) first, or use scope='local'"
             )
-        return self._global(x, y)
+        return self._global(x, y, companions)
 
-    def _global(self, x: torch.Tensor, y: Any) -> tuple[Any, Any]:
+    def _check_needs(self, y: Any, companions: dict[str, Any]) -> None:
+        for need in sorted(frozenset(self.transform.needs) - {"x"}):
+            if need == "y" and y is None:
+                raise ValueError(f"{who_needs(self.transform, 'y')} needs the labels to sample: call "
+                                 "DistributedMix(...)(x, y)")
+            if need not in ("x", "y") and need not in companions:
+                raise ValueError(f"{who_needs(self.transform, need)} needs the {need!r} to sample: call "
+                                 f"DistributedMix(...)(x, y, {need}=...)")
+
+    def _global(self, x: torch.Tensor, y: Any, companions: dict[str, Any]) -> Mixed:
         world = dist.get_world_size(self.group)
         rank = dist.get_rank(self.group)
         b = int(x.shape[0])
@@ -112,29 +142,21 @@ class DistributedMix:
                 f"scope='global' needs the same batch size on every rank; got {[int(s) for s in sizes]} "
                 "(use drop_last=True in the DataLoader)"
             )
-        shape = (world * b,) + tuple(int(s) for s in x.shape[1:])
-        plan = self.sample(world * b, shape)
-        if type(plan) not in (MixPlan, BoxPlan, MaskPlan):
-            raise ValueError(
-                f"scope='global' mixes plans of MixUp, CutMix and the mask methods; {type(self.transform).__name__} "
-                f"draws a {type(plan).__name__}: use scope='local' for it"
-            )
-        rows = np.arange(rank * b, (rank + 1) * b)
-        sources = plan.partner[rows]
-        local = _local_plan(plan, rows, b)
-        xs = torch.cat(_all_gather(x.contiguous(), world, self.group))
-        idx = torch.as_tensor(sources, device=x.device)
-        x_out = self.transform.apply(local, torch.cat([x, xs.index_select(0, idx)]))[0][:b]
-        if y is None:
-            return x_out, None
-        y_t = torch.as_tensor(y, device=x.device)
-        ys = torch.cat(_all_gather(y_t.contiguous(), world, self.group))
-        mixed = self.transform.mix_labels(local, torch.cat([y_t, ys.index_select(0, idx)]))
-        if isinstance(mixed, MixedTargets):
-            mixed = dataclasses.replace(mixed, y_a=mixed.y_a[:b], y_b=mixed.y_b[:b], lam=mixed.lam[:b])
-        else:
-            mixed = mixed[:b]
-        return x_out, mixed
+        for k, v in companions.items():
+            if not isinstance(v, torch.Tensor) or v.ndim == 0 or int(v.shape[0]) != b:
+                raise ValueError(
+                    f"scope='global' gathers companions as tensors (B, ...) with B = {b}; {k}= is "
+                    + (f"a {type(v).__name__}" if not isinstance(v, torch.Tensor) else f"of shape {tuple(v.shape)}")
+                    + ": pass a tensor, or use scope='local'"
+                )
+        xg = _gather_rows(x, rank, world, self.group)
+        yg = None if y is None else _gather_rows(torch.as_tensor(y, device=x.device), rank, world, self.group)
+        cg = {k: _gather_rows(v, rank, world, self.group) for k, v in companions.items()}
+        shape = tuple(int(s) for s in xg.shape)
+        plan = self.sample(world * b, shape, x=xg, y=yg, **cg)
+        res = self.transform.apply(plan, xg, yg, **cg)
+        rows = slice(rank * b, (rank + 1) * b)
+        return Mixed(res.x[rows], _rows(res.y, rows), {k: _rows(v, rows) for k, v in res.companions.items()})
 
     def __repr__(self) -> str:
         return f"DistributedMix({self.transform!r}, seed={self.seed}, scope={self.scope!r})"
@@ -146,23 +168,18 @@ def _all_gather(t: torch.Tensor, world: int, group: Any) -> list[torch.Tensor]:
     return parts
 
 
-def _local_plan(plan: MixPlan, rows: np.ndarray, b: int) -> MixPlan:
-    """The global plan's rows ``rows`` as a plan over ``[own rows; their partners]`` (2b rows):
-    row ``i`` is mixed with row ``b + i``; the partner rows are left as they are."""
-    g = plan.batch_size
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(plan):
-        v = getattr(plan, f.name)
-        if f.name == "partner":
-            changes[f.name] = np.concatenate([np.arange(b, 2 * b), np.arange(b, 2 * b)])
-        elif f.name == "lam":
-            changes[f.name] = np.concatenate([v[rows], np.ones(b)])
-        elif isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == g:
-            # per-sample fields (boxes, masks): the partner rows get an empty box / a mask of ones
-            own = v[rows]
-            if f.name == "mask":
-                rest = np.ones_like(own)
-            else:
-                rest = np.zeros_like(own)
-            changes[f.name] = np.concatenate([own, rest])
-    return dataclasses.replace(plan, **changes)
+def _gather_rows(t: torch.Tensor, rank: int, world: int, group: Any) -> torch.Tensor:
+    """The concatenation of every rank's ``t``, with this rank's own ``t`` (and its autograd history) in
+    its place."""
+    parts = _all_gather(t.detach().contiguous(), world, group)
+    parts[rank] = t
+    return torch.cat(parts)
+
+
+def _rows(value: Any, rows: slice) -> Any:
+    """This rank's rows of a mixed output (a tensor, a pair form, a list per sample)."""
+    if value is None:
+        return None
+    if isinstance(value, MixedTargets):
+        return dataclasses.replace(value, y_a=value.y_a[rows], y_b=value.y_b[rows], lam=value.lam[rows])
+    return value[rows]
