@@ -74,6 +74,15 @@ def test_p_schedule_controls_how_often_batches_mix():
     assert 60 <= mixed <= 140  # Binomial(400, 0.25 * P(partner differs)) is about 75..100
 
 
+def test_p_schedule_of_a_oneof_is_its_probability_of_mixing():
+    shape = (4, 1, 6, 6)
+    t = Scheduled(mixkit.OneOf([mixkit.MixUp(lam=0.5), mixkit.CutMix(lam=0.5)]), total_epochs=2, p=0.5)
+    mixed = [bool(np.any(t.sample(4, rng=s, shape=shape).lam < 1)) for s in range(400)]
+    assert 0.4 < np.mean(mixed) < 0.6  # the scheduled p, not p squared through the OneOf and its members
+    off = Scheduled(mixkit.OneOf([mixkit.MixUp(), mixkit.CutMix()]), total_epochs=2, off_last=1).set_epoch(1)
+    assert all(np.all(off.sample(4, rng=s, shape=shape).lam == 1) for s in range(20))
+
+
 def test_oneof_weights_schedule_picks_methods_as_scheduled():
     m = mixkit.OneOf([mixkit.MixUp(), mixkit.CutMix()])
     t = Scheduled(m, total_epochs=3, weights=[Linear(1.0, 0.0), Linear(0.0, 1.0)])
