@@ -15,7 +15,7 @@ from .._validate import (
     check_lam,
     check_probability,
 )
-from .._xp import dtype_kind
+from .._xp import backend, dtype_kind
 from ..kernels import mix_index_labels
 from ..labels import check_labels, one_hot, pair_targets, smooth_labels
 from ..pairing import PAIRINGS
@@ -150,8 +150,17 @@ class Mixer:
         """Dense float targets ``(B, C)`` from checked labels (smoothed when asked)."""
         if len(y.shape) == 1:
             t = one_hot(y, int(self.num_classes))  # type: ignore[arg-type]
-        elif dtype_kind(y) != "f":
-            t = y.float() if hasattr(y, "float") else np.asarray(y, dtype=np.float32)
+        elif dtype_kind(y) != "f":  # multi-hot integers: float32 rows in the labels' library
+            kind = backend(y)
+            if kind == "torch":
+                t = y.float()
+            elif kind == "numpy":
+                t = y.astype(np.float32)
+            else:
+                import array_api_compat
+
+                xp = array_api_compat.array_namespace(y)
+                t = xp.astype(y, xp.float32)
         else:
             t = y
         return smooth_labels(t, self.label_smoothing) if self.label_smoothing else t
