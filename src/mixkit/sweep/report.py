@@ -8,18 +8,20 @@ import csv
 import html
 import json
 import math
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .data import Dataset
 from .methods import NONE, Strategy
+from .metrics import SIGN_TEST, T_TEST
 from .result import SweepResult, trial_key
 from .store import TrialStore
-from .summary import select, summarise, verdict
+from .summary import select, selection_notes, summarise, verdict
 from .train import effective_batch_size
 
-__all__ = ["collect", "table_rows", "write_report"]
+__all__ = ["batch_note", "collect", "p_legend", "table_rows", "write_report"]
 
 SCALAR = (
     "val_acc",
@@ -116,12 +118,14 @@ def table_rows(rows: list[dict[str, Any]], selected: str | None) -> list[tuple[s
         d = r.get("diff_test_acc")
         out.append(
             (
-                r["strategy"] + (" ★" if r["strategy"] == selected else ""),
+                r["strategy"]
+                + (" ★" if r["strategy"] == selected else "")
+                + (" (stopped early)" if r.get("pruned") else ""),
                 str(r["n"]),
                 f"{100 * r['val_acc'][0]:.2f}",
                 _ci(r["test_acc"], 100, 2),
                 _diff(r, "test_acc", 100, 2),
-                "—" if d is None or math.isnan(d["p"]) else f"{d['p']:.3g}",
+                _p_cell(d),
                 _ci(r["test_bacc"], 100, 2),
                 _ci(r["test_nll"]),
                 _diff(r, "test_nll"),
@@ -130,6 +134,54 @@ def table_rows(rows: list[dict[str, Any]], selected: str | None) -> list[tuple[s
             )
         )
     return out
+
+
+def _p_cell(d: dict[str, Any] | None) -> str:
+    """``p`` of a paired difference; ``"0.0625 (sign test)"`` where the t-test could not be run."""
+    if d is None or math.isnan(d["p"]):
+        return "—"
+    return f"{d['p']:.3g}" + (" (sign test)" if d.get("test") == SIGN_TEST else "")
+
+
+def p_legend(rows: list[dict[str, Any]]) -> str:
+    """Which test gave each ``p (acc)`` in the table, by name."""
+    sign = [r["strategy"] for r in rows if (r.get("diff_test_acc") or {}).get("test") == SIGN_TEST]
+    text = f"p (acc): {T_TEST} on the per-seed differences"
+    if sign:
+        text += (
+            f"; for {', '.join(sign)} every seed moved by the same amount, so the t-test is "
+            f"undefined and p is from an {SIGN_TEST} (two-sided, 2 x 0.5^seeds; marked 'sign test')"
+        )
+    return text
+
+
+def batch_note(batch_size: int | None, n_train: int) -> str:
+    """``"batch 8 (--batch-size 32 capped at a fifth of the 40 training samples, ...)"``, or
+    ``"batch 32"`` when the batch size was used as asked."""
+    if batch_size is None:
+        return "batch chosen by the training function"
+    used = effective_batch_size(batch_size, n_train)
+    if used == batch_size:
+        return f"batch {used}"
+    return (
+        f"batch {used} (--batch-size {batch_size} capped at a fifth of the {n_train} training "
+        "samples, so that every epoch has several steps)"
+    )
+
+
+def _draw(
+    name: str, failures: list[str], log: Path, fn: Callable[..., Path | None], *args: Any
+) -> Path | None:
+    """``fn(*args)``; a figure that fails is left out and said, never lost with the report."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - any plotting error: the report is written without it
+        failures.append(
+            f"{name} was not drawn: {type(exc).__name__}: {exc} (traceback in {log.name})"
+        )
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"--- {name}\n{traceback.format_exc()}\n")
+        return None
 
 
 def _markdown_table(cells: list[tuple[str, ...]]) -> str:
@@ -157,6 +209,13 @@ def _write_trials(trials: list[dict[str, Any]], out: Path) -> tuple[Path, Path]:
     return jpath, cpath
 
 
+def _html_failed(failed: Sequence[str]) -> str:
+    if not failed:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in failed)
+    return f"<h2>Failed trials</h2><ul>{items}</ul>"
+
+
 def write_report(
     trials: list[dict[str, Any]],
     strategies: Sequence[Strategy],
@@ -168,37 +227,65 @@ def write_report(
     *,
     console: Any = None,
     show: bool = True,
+    failed: Sequence[str] = (),
 ) -> Any:
-    """Write every report file into ``out`` and return the :class:`~mixkit.sweep.SweepResult`."""
+    """Write every report file into ``out`` and return the :class:`~mixkit.sweep.SweepResult`.
+    ``failed``: one line per trial that failed in this run (listed in the report)."""
     from .plots import plot_metrics_vs_alpha, plot_mixed_samples, plot_reliability
 
-    rows = summarise(trials, strategies)
-    chosen = select(rows)
+    select_on, search = config.get("select_on", "accuracy"), config.get("search") or {}
+    rows = summarise(trials, strategies, pruned=search.get("pruned"))
+    chosen = select(rows, select_on)
     selected = chosen["strategy"] if chosen else None
-    statement = verdict(rows)
+    statement = verdict(rows, select_on)
     cells = table_rows(rows, selected)
     files: dict[str, Path] = {}
     files["trials.json"], files["trials.csv"] = _write_trials(trials, out)
     images: list[tuple[str, Path]] = []
+    not_drawn: list[str] = []
+    log = out / "figures.log"
+    log.unlink(missing_ok=True)
+    figures: list[tuple[str, str, Callable[..., Path | None], tuple[Any, ...]]] = []
+    mixing = [r for r in rows if r["strategy"] != NONE]
+    best_mix = select(mixing, select_on)["strategy"] if mixing else NONE
     if rows:
-        title = f"{ds.name}, {config['model']}, {config['epochs']} epochs"
-        files["metrics_vs_alpha.png"] = plot_metrics_vs_alpha(
-            rows, out / "metrics_vs_alpha.png", title
+        title = f"{ds.name}, {config['model']}" + (
+            f", {config['epochs']} epochs" if config.get("epochs") is not None else ""
         )
-        images.append(("Test metrics against alpha", files["metrics_vs_alpha.png"]))
-        mixing = [r for r in rows if r["strategy"] != NONE]
-        best_mix = select(mixing)["strategy"] if mixing else NONE
-        files["reliability.png"] = plot_reliability(
-            trials,
-            best_mix,
-            out / "reliability.png",
-            f"Reliability: {best_mix} (best mixing on validation) vs none",
+        figures.append(
+            (
+                "metrics_vs_alpha.png",
+                "Test metrics against alpha",
+                plot_metrics_vs_alpha,
+                (rows, out / "metrics_vs_alpha.png", title),
+            )
         )
-        images.append(("Reliability diagrams", files["reliability.png"]))
-    grid = plot_mixed_samples(ds, strategies, out / "mixed_samples.png")
-    if grid is not None:
-        files["mixed_samples.png"] = grid
-        images.append(("Mixed training samples with their soft labels", grid))
+        figures.append(
+            (
+                "reliability.png",
+                "Reliability diagrams",
+                plot_reliability,
+                (
+                    trials,
+                    best_mix,
+                    out / "reliability.png",
+                    f"Reliability: {best_mix} (best mixing on validation) vs none",
+                ),
+            )
+        )
+    figures.append(
+        (
+            "mixed_samples.png",
+            "Mixed training samples: own class (lam) + partner class (1 - lam)",
+            plot_mixed_samples,
+            (ds, strategies, out / "mixed_samples.png"),
+        )
+    )
+    for fname, caption, fn, args in figures:
+        drawn = _draw(fname, not_drawn, log, fn, *args)
+        if drawn is not None:
+            files[fname] = drawn
+            images.append((caption, drawn))
 
     lpc = config["labels_per_class"]
     intro = [
@@ -208,22 +295,32 @@ def write_report(
             f"{'all' if lpc is None else lpc}; imbalance ratio {config['imbalance']:g}."
         ),
         (
-            f"Model: {config['model']}; {config['epochs']} epochs, batch "
-            f"{effective_batch_size(config['batch_size'], len(ds.y_train))}, AdamW lr "
+            f"Model: {config['model']}; {config['epochs']} epochs, "
+            f"{batch_note(config['batch_size'], len(ds.y_train))}, AdamW lr "
             f"{config['lr']:g}, cosine decay; the same schedule for every strategy. Seeds (paired across "
             f"strategies: same initial weights and batch order): {', '.join(map(str, seeds))}."
+        )
+        if config.get("epochs") is not None
+        else (
+            f"Training: your function {config['train']}, called once per trial with the strategy's "
+            "transform (None for no mixing), the training split and the trial's seed; seeds "
+            f"(paired across strategies): {', '.join(map(str, seeds))}."
         ),
         (
             "Selection uses the validation split only; the test split is used once, for this table. "
             "Intervals: 95% t-intervals over seeds (kept inside each metric's range); Δ: paired "
-            "difference against no mixing on the same seeds, p from a paired t-test. ECE: 15 equal-width bins; TS: temperature scaling fitted on "
-            "validation. ★ = selected."
+            f"difference against no mixing on the same seeds; {p_legend(rows)}. ECE: 15 "
+            "equal-width bins; TS: temperature scaling fitted on validation. ★ = selected."
         ),
     ]
-    missing = len(strategies) * len(seeds) - len(trials)
+    intro += selection_notes(rows, select_on, search or None)
+    planned = len(strategies) * len(seeds) - sum(
+        len(seeds) - n for n in search.get("pruned", {}).values()
+    )  # a search stops some candidates early: their remaining seeds are not planned
+    missing = planned - len(trials)
     if missing:
         intro.append(
-            f"**Incomplete:** {missing} of {len(strategies) * len(seeds)} trials are not in the "
+            f"**Incomplete:** {missing} of {planned} trials are not in the "
             "store yet; run the same command again to finish them."
         )
     md = [
@@ -240,8 +337,12 @@ def write_report(
         _markdown_table(cells),
         "",
     ]
+    if failed:
+        md += ["## Failed trials", "", *[f"- {line}" for line in failed], ""]
     for caption, p in images:
         md += [f"## {caption}", "", f"![{caption}]({p.name})", ""]
+    if not_drawn:
+        md += ["## Figures not drawn", "", *[f"- {line}" for line in not_drawn], ""]
     md += [
         "## Files",
         "",
@@ -257,6 +358,12 @@ def write_report(
         f"{base64.b64encode(p.read_bytes()).decode()}'>"
         for c, p in images
     )
+    if not_drawn:
+        figs += (
+            "<h2>Figures not drawn</h2><ul>"
+            + "".join(f"<li>{html.escape(line)}</li>" for line in not_drawn)
+            + "</ul>"
+        )
     items = "".join(f"<li>{html.escape(line.replace('**', ''))}</li>" for line in intro)
     files["report.html"] = out / "report.html"
     files["report.html"].write_text(
@@ -264,8 +371,9 @@ def write_report(
         "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px}"
         "th{background:#f3f3f3}img{max-width:100%}</style></head><body><h1>mixkit sweep report</h1>"
-        f"<ul>{items}</ul><h2>Verdict</h2><p>{html.escape(statement)}</p><h2>Results (test split)</h2>"
-        f"{_html_table(cells)}{figs}<p>Store: {html.escape(store.url)}, study "
+        f"<ul>{items}</ul><h2>Verdict</h2><p>{html.escape(statement)}</p>"
+        "<h2>Results (test split)</h2>"
+        f"{_html_table(cells)}{_html_failed(failed)}{figs}<p>Store: {html.escape(store.url)}, study "
         f"{html.escape(store.study_name)}</p></body></html>"
     )
     if show and console is not None:
@@ -279,6 +387,10 @@ def write_report(
             table.add_row(*(c[i].replace(" [", "\n[") for i in keep))
         console.print(table)
         console.print(statement)
+    if console is not None:
+        for line in not_drawn:  # said even when quiet: the report lacks a figure
+            console.print(f"warning: {line}", style="yellow", markup=False)
+    if show and console is not None:
         console.print(f"report: {files['report.md']} and {files['report.html']}")
     return SweepResult(
         study_name=store.study_name,
