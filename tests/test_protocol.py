@@ -145,6 +145,21 @@ def test_base_methods_that_draw_their_own_partners_are_refused():
             mixkit.Remix(base=base)
 
 
+@pytest.mark.parametrize("cls", [mixkit.MixUp, mixkit.CutMix, mixkit.FMix, mixkit.GridMix, mixkit.SaliencyMix,
+                                 mixkit.LabelPairedMix, mixkit.Remix, mixkit.AudioMixUp, mixkit.TabularMixUp])
+def test_shared_options_are_checked_alike(cls):
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        cls(0.0)
+    with pytest.raises(ValueError, match="lam_mode must be one of"):
+        cls(lam_mode="batches")
+    with pytest.raises(ValueError, match="pairing must be one of"):
+        cls(pairing="random")
+    with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\]"):
+        cls(p=1.5)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        cls(num_classes=0)
+
+
 # ---- one return type --------------------------------------------------------------------------------
 
 

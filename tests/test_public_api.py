@@ -27,3 +27,12 @@ def test_public_names():
     assert list(mixkit.__all__) == sorted(mixkit.__all__, key=str)
     for name in mixkit.__all__:
         assert hasattr(mixkit, name), name
+
+
+def test_every_plan_type_and_the_result_type_are_exported():
+    plan_types = set(mixkit.plan._PLAN_TYPES.values())
+    for cls in plan_types:
+        assert getattr(mixkit, cls.__name__, None) is cls, cls.__name__
+        assert cls.__name__ in mixkit.__all__
+    assert {"LoudnessPlan", "TabularPlan", "LabelPlan", "MosaicPlan", "ResizePlan"} <= {c.__name__ for c in plan_types}
+    assert "Mixed" in mixkit.__all__ and issubclass(mixkit.Mixed, tuple)
