@@ -1,0 +1,222 @@
+"""One sweep shared by several workers on a real PostgreSQL server (Debian's `postgresql` package).
+
+The server is started for this module (initdb in a temporary folder, a free port on 127.0.0.1) and
+stopped after it. Skipped, with the reason, where the server binaries or the driver are missing.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+pytest.importorskip("torch")
+psycopg = pytest.importorskip("psycopg", reason="the sweep extra's PostgreSQL driver (psycopg)")
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX server and signals")
+
+TIMEOUT = 300  # seconds: a safety net only; every wait below is for a state seen in the store
+HEARTBEAT, GRACE = "1", "4"  # MIXKIT_SWEEP_HEARTBEAT / MIXKIT_SWEEP_GRACE for the workers
+
+
+def _server_bin() -> Path | None:
+    """The folder holding initdb, pg_ctl and postgres."""
+    candidates = []
+    if shutil.which("pg_config"):
+        out = subprocess.run(["pg_config", "--bindir"], check=False, capture_output=True, text=True)
+        if out.returncode == 0:
+            candidates.append(out.stdout.strip())
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for c in candidates:
+        if all((Path(c) / b).exists() for b in ("initdb", "pg_ctl", "postgres")):
+            return Path(c)
+    return None
+
+
+def _as_server_user() -> list[str] | None:
+    """The command prefix that runs the server's tools (initdb refuses to run as root)."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return None
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--"]
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    """``(admin_url_prefix, new_database)``: a running server; ``new_database()`` gives the URL of a
+    fresh, empty database."""
+    bindir = _server_bin()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
+        )
+    prefix = _as_server_user()
+    if prefix is None:
+        pytest.skip(
+            "running as root without a 'postgres' user (and runuser) to start the server as"
+        )
+    root = Path(tempfile.mkdtemp(prefix="mixkit-pg-"))
+    data = root / "data"
+    if prefix:
+        shutil.chown(root, "postgres", "postgres")
+
+    def server(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*prefix, *args], check=False, capture_output=True, text=True, timeout=TIMEOUT, cwd=root
+        )
+
+    started = False
+    try:
+        init = server(
+            str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+            "-E", "UTF8", "--no-sync",
+        )  # fmt: skip
+        assert init.returncode == 0, init.stdout + init.stderr
+        port = _free_port()
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+        )
+        start = server(
+            str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
+            "-w", "-t", "120", "-o", opts, "start",
+        )  # fmt: skip
+        started = start.returncode == 0
+        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+        assert started, start.stdout + start.stderr + log
+        base = f"postgresql://postgres@127.0.0.1:{port}"
+
+        def new_database() -> str:
+            name = f"sweep_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {name}")
+            return f"{base}/{name}"
+
+        yield base, new_database
+    finally:
+        if started:
+            server(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- many processes on an empty database at the same instant --------------------------------------
+RACER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from mixkit.sweep.store import TrialStore
+
+    url, folder, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    (folder / f"ready-{me}").touch()
+    deadline = time.time() + 300
+    while not (folder / "go").exists():  # a barrier: every racer opens the store at once
+        if time.time() > deadline:
+            sys.exit("no go")
+        time.sleep(0.005)
+    store = TrialStore(url, "racing", {"data": "racing"})
+    trial = store.claim("the-key", {"seed": 0})
+    (folder / f"result-{me}").write_text("claimed" if trial is not None else "refused")
+    while not (folder / "done").exists():  # alive until all have claimed: a claim whose process
+        if time.time() > deadline:  # is gone from this host is free to take over
+            sys.exit("no done")
+        time.sleep(0.005)
+    """
+)
+
+
+def test_workers_started_together_on_an_empty_database_create_it_once(pg_server, tmp_path):
+    _, new_database = pg_server
+    url = new_database()
+    n = 4
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, url, str(tmp_path), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    try:
+        deadline = time.time() + TIMEOUT
+        while len(list(tmp_path.glob("ready-*"))) < n:
+            assert time.time() < deadline, "the racers did not start"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        while len(list(tmp_path.glob("result-*"))) < n:
+            assert time.time() < deadline, "the racers did not claim"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.01)
+        results = sorted(f.read_text() for f in tmp_path.glob("result-*"))
+        (tmp_path / "done").touch()
+        outs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err  # e.g. no 'duplicate key ... pg_type_typname_nsp_index'
+    assert results == ["claimed"] + ["refused"] * (n - 1)
+    reader = _Reader(url)
+    try:
+        assert reader.study_names() == ["racing"]
+        study = reader.open().study
+        assert study.user_attrs["config"] == {"data": "racing"}
+        (running,) = study.get_trials()
+    finally:
+        reader.close()
+    assert running.state.name == "RUNNING" and running.user_attrs["key"] == "the-key"
+
+
+class _Reader:
+    """Reads the shared study the way a worker opens it (so it never races the schema creation)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.store = url, None
+
+    def study_names(self) -> list[str]:
+        with psycopg.connect(self.url) as conn:
+            (exists,) = conn.execute("SELECT to_regclass('public.studies') IS NOT NULL").fetchone()
+            return [r[0] for r in conn.execute("SELECT study_name FROM studies")] if exists else []
+
+    def open(self):
+        from mixkit.sweep.store import TrialStore
+
+        if self.store is None:
+            (name,) = self.study_names()
+            self.store = TrialStore(self.url, name)
+        return self.store
+
+    def trials(self) -> list:
+        if self.store is None and not self.study_names():
+            return []
+        return self.open().study.get_trials()
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
