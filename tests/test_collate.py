@@ -721,7 +721,9 @@ def test_scheduled_off_epochs_do_not_mix_in_workers(persistent, how):
     ds = Images(n=24)
     t = mixkit.Scheduled(mixkit.MixUp(1.0, lam_mode="sample", num_classes=NUM_CLASSES), total_epochs=4, off_last=2)
     collate = MixCollate(t, seed=0)
-    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, persistent_workers=persistent)
+    # seeded: with only t.set_epoch the streams follow the loader's base seed
+    loader = DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate, persistent_workers=persistent,
+                        generator=torch.Generator().manual_seed(0))
     got = []
     for epoch in range(4):
         (collate if how == "collate.set_epoch" else t).set_epoch(epoch)
@@ -778,8 +780,7 @@ def test_remix_in_workers_uses_the_dataset_class_counts(wrap):
          "OneOf(Remix)": mixkit.OneOf([remix])}[wrap]
     collate = MixCollate(t, seed=1)
     collate.set_epoch(0)
-    loader = DataLoader(ds, batch_size=6, num_workers=2, collate_fn=RemixProbe(MixCollate(remix, seed=1))
-                        if wrap == "Remix" else collate)
+    loader = DataLoader(ds, batch_size=6, num_workers=2, collate_fn=RemixProbe(collate) if wrap == "Remix" else collate)
     got = list(loader)
     if wrap == "Remix":
         for _, _, counts in got:
