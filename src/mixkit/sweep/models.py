@@ -7,15 +7,29 @@ sample (no batch axis) and returns a ``torch.nn.Module`` mapping ``(B, *input_sh
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .errors import SweepError
+from .text_models import text_head
 
-__all__ = ["DEFAULT_MODELS", "build_model", "resolve_factory"]
+__all__ = [
+    "DEFAULT_MODELS",
+    "build_model",
+    "callable_name",
+    "check_factory",
+    "load_function",
+    "resolve_factory",
+    "script_of",
+]
 
-DEFAULT_MODELS = {"image": "cnn", "series": "cnn1d", "tabular": "mlp"}
+DEFAULT_MODELS = {"image": "cnn", "series": "cnn1d", "tabular": "mlp", "text": "text"}
 
 
 def small_cnn(input_shape: tuple[int, ...], num_classes: int) -> Any:
@@ -78,31 +92,120 @@ def small_mlp(input_shape: tuple[int, ...], num_classes: int) -> Any:
     )
 
 
-_BUILTIN: dict[str, Callable[..., Any]] = {"cnn": small_cnn, "cnn1d": small_cnn1d, "mlp": small_mlp}
+_BUILTIN: dict[str, Callable[..., Any]] = {
+    "cnn": small_cnn,
+    "cnn1d": small_cnn1d,
+    "mlp": small_mlp,
+    "text": text_head,  # sentence embeddings (D,); its hidden blocks are what tmix mixes
+}
 
 
-def resolve_factory(spec: str | None, kind: str) -> tuple[str, Callable[..., Any]]:
-    """``None``/``"auto"`` (the reference model for ``kind``), ``cnn``/``cnn1d``/``mlp`` or
-    ``"module:function"``; returns ``(name, factory)``."""
+def callable_name(fn: Any) -> str:
+    """A stable identity ``"module:qualname"`` of a function (the store keeps results of different
+    functions apart by it). ``functools.partial`` adds its bound arguments; a callable object is named
+    by its class, plus its ``repr`` when that says more than the address. A function of a script is
+    ``"__main__:name"`` (see :func:`script_of`)."""
+    if isinstance(fn, functools.partial):
+        args = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in sorted(fn.keywords.items())]
+        return f"{callable_name(fn.func)}({', '.join(args)})"
+    target = _named(fn)
+    module = getattr(target, "__module__", None) or "?"
+    name = f"{module}:{getattr(target, '__qualname__', type(target).__name__)}"
+    if target is type(fn) and " at 0x" not in repr(fn):
+        name += f"[{fn!r}]"
+    return name
+
+
+def _named(fn: Any) -> Any:
+    """What carries the name: the function or class itself, else the callable object's class."""
+    return fn if inspect.isroutine(fn) or inspect.isclass(fn) else type(fn)
+
+
+def script_of(fn: Any) -> str | None:
+    """The script file that defines ``fn`` when it lives in ``__main__`` (else None)."""
+    fn = fn.func if isinstance(fn, functools.partial) else fn
+    target = _named(fn)
+    if getattr(target, "__module__", None) != "__main__":
+        return None
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return str(Path(main_file).resolve()) if main_file else None
+
+
+def load_function(spec: str, *, option: str) -> Callable[..., Any]:
+    """Import ``"module:function"`` (``module`` dotted, ``function`` may be ``Class.method``).
+
+    The module is looked up on ``sys.path`` and then in the current folder (added to ``sys.path``, as
+    ``python -m`` does), so ``mymodule.py`` next to where the command runs is found without
+    ``PYTHONPATH``. Errors say what was tried. ``option`` names the setting in messages (``--train``).
+    """
+    module_name, sep, attr = str(spec).partition(":")
+    module_name, attr = module_name.strip(), attr.strip()
+    if not sep or not module_name or not attr:
+        raise SweepError(f"{option} must be 'module:function', got {spec!r}")
+    try:
+        module = _import(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        if exc.name is not None and top.startswith(exc.name):
+            raise SweepError(
+                f"{option} {spec}: no module named {module_name!r}; looked on sys.path and in the "
+                f"current folder {os.getcwd()} (is {top}.py or the package {top}/ there? run from its "
+                "folder or set PYTHONPATH)"
+            ) from None
+        raise SweepError(
+            f"{option} {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - the user's module raised while importing
+        raise SweepError(
+            f"{option} {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            break
+    if not callable(obj):
+        found = getattr(module, "__file__", None) or module_name
+        raise SweepError(
+            f"{option} {spec}: module {module_name!r} ({found}) has no callable {attr!r}"
+        )
+    return obj
+
+
+def _import(module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = module_name.split(".")[0]
+        if exc.name is None or not top.startswith(exc.name) or cwd in sys.path:
+            raise
+        sys.path.append(cwd)  # the current folder, as `python -m` has it (last: never shadows)
+        importlib.invalidate_caches()
+        return importlib.import_module(module_name)
+
+
+def resolve_factory(
+    spec: str | Callable[..., Any] | None, kind: str
+) -> tuple[str, Callable[..., Any]]:
+    """``None``/``"auto"`` (the reference model for ``kind``), ``cnn``/``cnn1d``/``mlp``,
+    ``"module:function"`` or a callable; returns ``(name, factory)``."""
+    if callable(spec):
+        return callable_name(spec), spec
     if spec is None or spec == "auto":
         spec = DEFAULT_MODELS[kind]
+    if not isinstance(spec, str):
+        raise SweepError(
+            f"--model must be auto, {', '.join(_BUILTIN)}, 'module:function' or a callable, "
+            f"got {type(spec).__name__}"
+        )
     if spec in _BUILTIN:
         return spec, _BUILTIN[spec]
     if ":" not in spec:
         raise SweepError(
             f"--model must be auto, {', '.join(_BUILTIN)} or 'module:function', got {spec!r}"
         )
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001
-        raise SweepError(
-            f"cannot import the model factory module {module_name!r} ({type(exc).__name__}: {exc})"
-        ) from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise SweepError(f"module {module_name!r} has no callable {attr!r} to build a model")
-    return spec, factory
+    return spec, load_function(spec, option="--model")
 
 
 def build_model(factory: Callable[..., Any], input_shape: tuple[int, ...], num_classes: int) -> Any:

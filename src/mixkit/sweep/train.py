@@ -1,25 +1,64 @@
-"""One trial: train the reference model with one strategy and one seed, then measure it.
+"""One trial: call a training function with one strategy and one seed, then measure its predictions.
 
-Seeds are paired across strategies: for a given seed, every strategy starts from the same weights
-and sees the same batches in the same order; only the mixing draws differ. The three streams (weights,
-batch order, mixing) come from ``SeedSequence([seed]).spawn(3)``; torch's global RNG is restored after.
+A training function is any callable with this contract (the built-in :class:`ReferenceTrainer` is
+one; ``mixkit.sweep(data, train=fn)`` and ``mixkit sweep --train module:function`` take yours)::
+
+    fn(transform, X_train, y_train, *, seed, device, num_classes) -> predict
+
+``transform`` is the strategy's mixkit transform (``None`` for no mixing), called on a batch as
+``x_mixed, targets = transform(xb, yb, rng=...)`` with ``targets`` soft labels ``(B, num_classes)``
+mixed as ``out = lam * x + (1 - lam) * x[partner]`` (``lam`` = the sample's own weight);
+``X_train``/``y_train`` are NumPy arrays of the training split (labels int64 in ``[0, num_classes)``);
+``seed`` is the trial's seed (paired across strategies); ``device`` is ``"cpu"`` or ``"cuda[:N]"``.
+``predict(X)`` returns class probabilities ``(len(X), num_classes)``; the sweep calls it on the
+validation and the test inputs and measures the rest itself.
+
+Seeds are paired across strategies: in the reference trainer, for a given seed every strategy starts
+from the same weights and sees the same batches in the same order; only the mixing draws differ. The
+three streams (weights, batch order, mixing) come from ``SeedSequence([seed]).spawn(3)``; torch's
+global RNG is restored after.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .data import Dataset
+from .errors import SweepError
 from .methods import Strategy
 from .metrics import classification_metrics, fit_temperature
-from .models import build_model
+from .models import build_model, callable_name, resolve_factory
 
-__all__ = ["TrainConfig", "cut_axes", "effective_batch_size", "run_trial"]
+__all__ = [
+    "ReferenceTrainer",
+    "TrainConfig",
+    "TrialError",
+    "check_probabilities",
+    "cut_axes",
+    "effective_batch_size",
+    "on_step",
+    "resolve_device",
+    "run_trial",
+    "step",
+]
+
+SUM_TOL = 1e-3  # |row sum - 1| allowed in predicted probabilities (float32 softmax is ~1e-6 off)
+NEG_TOL = 1e-6  # values this far below 0 are rounding, anything lower is not a probability
+LOG_FLOOR = 1e-15  # probabilities are floored here before the log (NLL of a certain, wrong 0)
+
+_STEP: ContextVar[Callable[[], None] | None] = ContextVar("mixkit_sweep_step", default=None)
+
+
+class TrialError(RuntimeError):
+    """A training function broke the contract (what it returned is not usable)."""
 
 
 @dataclass(frozen=True)
@@ -43,83 +82,227 @@ def effective_batch_size(batch_size: int, n_train: int) -> int:
     return max(2, min(batch_size, n_train // 5))
 
 
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    import torch
+def resolve_device(device: str | None) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cpu"``, ``"cuda"`` and
+    ``"cuda:N"`` are checked against what is there. Raises :class:`SweepError` for a CUDA device
+    that is not available."""
+    text = "auto" if device is None else str(device).strip().lower()
+    if text not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", text):
+        raise SweepError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if text == "cpu":
+        return text
+    try:
+        import torch
+    except ImportError:
+        if text == "auto":
+            return "cpu"
+        raise SweepError(f"--device {text} needs PyTorch with CUDA; use --device cpu") from None
+    available = torch.cuda.is_available()
+    if text == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        why = "built without CUDA" if torch.version.cuda is None else "it sees no CUDA device"
+        raise SweepError(
+            f"--device {text}: CUDA is not available (torch {torch.__version__}: {why}); "
+            "use --device cpu, or auto to take a GPU only when there is one"
+        )
+    count = torch.cuda.device_count()
+    if ":" in text and int(text.split(":")[1]) >= count:
+        raise SweepError(
+            f"--device {text}: there are {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
+    return text
 
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(X), 512):
-            out.append(model(torch.from_numpy(X[i : i + 512])).double().numpy())
-    return np.concatenate(out)
+
+def step() -> None:
+    """Called by the reference trainer after every optimizer step: runs the hook of the trial in
+    progress (the sweep's stop check, which raises KeyboardInterrupt when the sweep is stopping)."""
+    hook = _STEP.get()
+    if hook is not None:
+        hook()
+
+
+@contextmanager
+def on_step(hook: Callable[[], None] | None) -> Iterator[None]:
+    """Make :func:`step` call ``hook`` inside this block."""
+    token = _STEP.set(hook)
+    try:
+        yield
+    finally:
+        _STEP.reset(token)
+
+
+@dataclass(frozen=True)
+class ReferenceTrainer:
+    """The built-in training function: a small torch model (``model``: ``cnn``, ``cnn1d``, ``mlp``,
+    ``"module:function"`` or a factory ``f(input_shape, num_classes) -> nn.Module``) trained with
+    AdamW, cosine decay and soft-target cross entropy on mixed batches; ``predict`` is its softmax.
+
+    Follows the training-function contract of this module; the batch is moved to ``device`` before
+    the transform is called, so the mixing runs there too."""
+
+    model: Any = "mlp"
+    cfg: TrainConfig = TrainConfig()
+
+    def __call__(
+        self,
+        transform: Any,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        *,
+        seed: int,
+        device: str = "cpu",
+        num_classes: int,
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        import torch
+
+        import mixkit.torch as mt
+
+        _, factory = resolve_factory(self.model, "tabular")
+        cfg = self.cfg
+        dev = torch.device(device)
+        init_ss, order_ss, mix_ss = np.random.SeedSequence([int(seed)]).spawn(3)
+        order_gen = np.random.default_rng(order_ss)
+        mix_gen = np.random.default_rng(mix_ss)
+        X = torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)).to(dev)
+        y = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(dev)
+        eye = torch.eye(num_classes, device=dev)
+        n = len(y)
+        bs = effective_batch_size(cfg.batch_size, n)
+        steps_per_epoch = max(1, n // bs)  # full batches only: a batch of 1 breaks batch norm
+        with torch.random.fork_rng(devices=[]):  # built on the CPU: the same weights on any device
+            torch.manual_seed(int(init_ss.generate_state(1, dtype=np.uint32)[0]))
+            model = build_model(factory, tuple(X_train.shape[1:]), num_classes)
+        model.to(dev)
+        hidden = getattr(transform, "mixes_hidden", False)  # tmix: mixes inside the model, runs it
+        if hidden:
+            transform = transform.bind(model)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+        for _ in range(cfg.epochs):
+            model.train()
+            perm = torch.from_numpy(order_gen.permutation(n)).to(dev)
+            for s in range(steps_per_epoch):
+                idx = perm[s * bs : (s + 1) * bs]
+                xb, yb = X[idx], y[idx]
+                if transform is None:
+                    logits, targets = model(xb), eye[yb]
+                elif hidden:
+                    logits, targets = transform(xb, yb, rng=mix_gen)
+                else:
+                    xb, targets = transform(xb, yb, rng=mix_gen)
+                    logits = model(xb)
+                loss = mt.soft_cross_entropy(logits, targets)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step()
+        model.eval()
+
+        def predict(X_eval: np.ndarray) -> np.ndarray:
+            out = []
+            with torch.no_grad():
+                for i in range(0, len(X_eval), 512):
+                    xb = torch.from_numpy(
+                        np.ascontiguousarray(X_eval[i : i + 512], dtype=np.float32)
+                    )
+                    out.append(torch.softmax(model(xb.to(dev)).double(), dim=1).cpu().numpy())
+            return np.concatenate(out) if out else np.zeros((0, num_classes))
+
+        return predict
+
+
+def check_probabilities(p: Any, n: int, num_classes: int, what: str) -> np.ndarray:
+    """``p`` as float64 class probabilities ``(n, num_classes)`` (rows >= 0 summing to 1, within
+    :data:`SUM_TOL`; renormalised), or :class:`TrialError` saying what is wrong with it.
+    Torch tensors (any device), TensorFlow and JAX arrays are read as NumPy."""
+    if hasattr(p, "detach") and hasattr(p, "cpu"):  # a torch tensor, perhaps on a GPU
+        p = p.detach().cpu()
+    try:
+        arr = np.asarray(p, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TrialError(
+            f"{what} returned a {type(p).__name__}, not an array of class probabilities "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    if arr.shape != (n, num_classes):
+        raise TrialError(
+            f"{what} returned shape {arr.shape}; expected class probabilities of shape "
+            f"({n}, {num_classes}), i.e. (len(X), num_classes)"
+        )
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise TrialError(
+            f"{what} returned NaN or infinite values in {len(rows)} of {n} rows (first: row "
+            f"{rows[0]}: {arr[rows[0]][:6].tolist()})"
+        )
+    if (arr < -NEG_TOL).any():
+        r = int(np.argmin(arr.min(axis=1)))
+        raise TrialError(
+            f"{what} returned negative values (row {r}: min {arr[r].min():.4g}); expected class "
+            "probabilities (apply a softmax to logits)"
+        )
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1.0) > SUM_TOL
+    if off.any():
+        r = int(np.argmax(np.abs(sums - 1.0)))
+        raise TrialError(
+            f"{what} returned rows that do not sum to 1 ({int(off.sum())} of {n} off by more than "
+            f"{SUM_TOL:g}; row {r} sums to {sums[r]:.6g}); expected class probabilities (apply a "
+            "softmax to logits)"
+        )
+    arr = np.clip(arr, 0.0, None)
+    return arr / arr.sum(axis=1, keepdims=True)
 
 
 def run_trial(
     ds: Dataset,
     strategy: Strategy,
     seed: int,
-    cfg: TrainConfig,
-    factory: Callable[..., Any],
+    train: Callable[..., Any],
     *,
-    alive: Callable[[], None] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Train one model and return its validation and test metrics (plain JSON-able values).
-
-    ``alive`` is called after every training step (the store's heartbeat, which writes at most every
-    few seconds; it raises KeyboardInterrupt when the sweep is being stopped).
-    """
-    import torch
-
-    import mixkit.torch as mt
-
+    """Call ``train`` once (see the contract above), then measure its predictions on the validation
+    and test splits; returns plain JSON-able metrics. The function gets copies of the training
+    arrays, so nothing it does to them reaches the next trial. Exceptions raised by ``train`` or
+    ``predict`` propagate; a result that breaks the contract raises :class:`TrialError`."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    init_ss, order_ss, mix_ss = np.random.SeedSequence([int(seed)]).spawn(3)
-    order_gen = np.random.default_rng(order_ss)
-    mix_gen = np.random.default_rng(mix_ss)
     transform = strategy.build(ds.num_classes, cut_axes(ds.kind))
-    X = torch.from_numpy(np.ascontiguousarray(ds.X_train))
-    y = torch.from_numpy(ds.y_train)
-    eye = torch.eye(ds.num_classes)
-    n = len(y)
-    bs = effective_batch_size(cfg.batch_size, n)
-    steps_per_epoch = max(1, n // bs)  # full batches only: a batch of 1 breaks batch norm
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(init_ss.generate_state(1, dtype=np.uint32)[0]))
-        model = build_model(factory, ds.input_shape, ds.num_classes)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
-    for _ in range(cfg.epochs):
-        model.train()
-        perm = torch.from_numpy(order_gen.permutation(n))
-        for s in range(steps_per_epoch):
-            idx = perm[s * bs : (s + 1) * bs]
-            xb, yb = X[idx], y[idx]
-            if transform is None:
-                targets = eye[yb]
-            else:
-                xb, targets = transform(xb, yb, rng=mix_gen)
-            loss = mt.soft_cross_entropy(model(xb), targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if alive is not None:
-                alive()
-    val_logits = _predict(model, ds.X_val)
-    test_logits = _predict(model, ds.X_test)
-    val = classification_metrics(val_logits, ds.y_val, ds.num_classes)
-    test = classification_metrics(test_logits, ds.y_test, ds.num_classes)
+    k = ds.num_classes
+    predict = train(
+        transform,
+        ds.X_train.copy(),
+        ds.y_train.copy(),
+        seed=int(seed),
+        device=device,
+        num_classes=k,
+    )
+    if not callable(predict):
+        raise TrialError(
+            f"the train function {callable_name(train)} returned a {type(predict).__name__}; it must "
+            "return predict(X) -> class probabilities of shape (len(X), num_classes)"
+        )
+    probs = {}
+    for split, X in (("val", ds.X_val), ("test", ds.X_test)):
+        probs[split] = check_probabilities(predict(X.copy()), len(X), k, f"predict(X_{split})")
+    val_logits, test_logits = (np.log(np.maximum(probs[s], LOG_FLOOR)) for s in ("val", "test"))
+    val = classification_metrics(val_logits, ds.y_val, k)
+    test = classification_metrics(test_logits, ds.y_test, k)
     t = fit_temperature(val_logits, ds.y_val)
-    val_ts = classification_metrics(val_logits, ds.y_val, ds.num_classes, temperature=t)
-    test_ts = classification_metrics(test_logits, ds.y_test, ds.num_classes, temperature=t)
+    val_ts = classification_metrics(val_logits, ds.y_val, k, temperature=t)
+    test_ts = classification_metrics(test_logits, ds.y_test, k, temperature=t)
     result: dict[str, Any] = {
         "temperature": t,
         "seconds": time.perf_counter() - start,
         "cpu_seconds": time.process_time() - cpu_start,
+        "device": device,
     }
     for prefix, m in (("val", val), ("test", test), ("val_ts", val_ts), ("test_ts", test_ts)):
-        for k in ("acc", "bacc", "nll", "ece"):
-            result[f"{prefix}_{k}"] = m[k]
+        for key in ("acc", "bacc", "nll", "ece"):
+            result[f"{prefix}_{key}"] = m[key]
     result["test_bins"] = test["bins"]
     result["test_ts_bins"] = test_ts["bins"]
     return result
