@@ -840,3 +840,22 @@ def test_classmix_takes_the_mask_entry_of_dict_samples_and_mixes_it():
     assert torch.equal(out["image"], want.x) and torch.equal(out["label"], want.y)
     assert torch.equal(torch.as_tensor(out["mask"]), torch.as_tensor(want.companions["mask"]))
     assert not torch.equal(out["image"], torch.from_numpy(data))
+
+
+def test_boxes_of_dict_samples_are_mixed_with_the_same_plan():
+    rng = np.random.default_rng(3)
+    data = rng.random((4, 3, 16, 16)).astype(np.float32)
+    boxes = [np.array([[1.0, 1.0, 8.0, 8.0], [4.0, 2.0, 15.0, 12.0]])[: i % 2 + 1] for i in range(4)]
+    labels = [np.arange(i % 2 + 1) for i in range(4)]
+    dicts = [{"image": torch.from_numpy(data[i]), "label": i % 3, "boxes": boxes[i], "box_labels": labels[i]}
+             for i in range(4)]
+    for t in (mixkit.CutMix(num_classes=3, lam_mode="sample"), mixkit.Mosaic(num_classes=3)):
+        out = MixCollate(t, seed=0)(dicts)
+        assert list(out) == ["image", "label", "boxes", "box_labels", "box_weights"]  # same keys, then derived
+        plan = t.sample(4, rng=MixCollate(t, seed=0)._generator(), shape=data.shape, boxes=boxes, box_labels=labels)
+        want = t.apply(plan, torch.from_numpy(data), torch.arange(4) % 3, boxes=boxes, box_labels=labels)
+        assert torch.equal(out["image"], want.x) and torch.equal(out["label"], want.y)
+        for key in ("boxes", "box_labels", "box_weights"):
+            for got, exp in zip(out[key], want.companions[key]):
+                np.testing.assert_array_equal(np.asarray(got), np.asarray(exp))
+        assert not torch.equal(out["image"], torch.from_numpy(data))
