@@ -63,14 +63,15 @@ def test_same_seed_same_result_whatever_num_proc(images):
     assert not np.array_equal(one["mixed_label"], other["mixed_label"])
 
 
-def test_cutmix_lam_is_the_kept_fraction(images):
+@pytest.mark.parametrize("method", ["CutMix", "SaliencyMix"])
+def test_cutmix_lam_is_the_kept_fraction(images, method):
     pixels, _ = images
     own_class = datasets.Dataset.from_dict(
         {"image": [Image.fromarray(p) for p in pixels], "label": list(range(N))},
         features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=N)}),
     )
-    out = mix_dataset(own_class, mixkit.CutMix(1.0, lam_mode="sample"), seed=0,
-                      batch_size=8).with_format("numpy")[:]
+    t = getattr(mixkit, method)(1.0, lam_mode="sample")  # SaliencyMix reads the batch the map gives it
+    out = mix_dataset(own_class, t, seed=0, batch_size=8).with_format("numpy")[:]
     x, t = out["image"], out["mixed_label"]
     for i in range(N):
         group = range(8 * (i // 8), 8 * (i // 8) + 8)

@@ -1,4 +1,5 @@
-"""PyTorch glue: losses for mixed targets. Importing this module imports torch."""
+"""PyTorch glue: the DataLoader collate (``MixCollate``), DDP mixing (``DistributedMix``), hidden-state
+mixing, MixMatch and losses for mixed targets. Importing this module imports torch."""
 
 from .collate import MixCollate
 from .distributed import DistributedMix, current_rank, rank_generator
