@@ -618,3 +618,51 @@ def test_ctrl_c_stops_workers_inside_a_user_training_function(tmp_path):
     assert states and "RUNNING" not in states  # both interrupted trials are marked failed
     # by the workers themselves, stopped inside the training function (not reaped after a kill)
     assert errors.count('"interrupted"') == 2, errors
+
+
+def test_cli_failed_trials_exit_1_and_are_listed(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mixkit.cli import cli
+
+    (tmp_path / "my_failing_training.py").write_text(
+        "import numpy as np\n\n"
+        "def fit(transform, X_train, y_train, *, seed, device, num_classes):\n"
+        "    if transform is not None:\n"
+        "        raise ValueError('mixing is not supported by this pipeline')\n"
+        "    freq = np.bincount(y_train, minlength=num_classes) / len(y_train)\n"
+        "    return lambda X: np.tile(freq, (len(X), 1))\n"
+    )
+    X, y = _tabular()
+    np.savez(tmp_path / "mine.npz", X=X, y=y)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    res = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            "--train",
+            "my_failing_training:fit",
+            "--data",
+            "mine.npz",
+            "--methods",
+            "none,mixup",
+            "--alphas",
+            "0.4",
+            "--seeds",
+            "2",
+            "--jobs",
+            "1",
+            "--quiet",
+            "--out",
+            "o",
+        ],
+    )
+    assert res.exit_code == 1, res.output
+    assert (
+        "2 trial(s) failed, first: mixup(alpha=0.4)|seed=0: ValueError: mixing is not" in res.stderr
+    )
+    assert "raise ValueError('mixing is not supported by this pipeline')" in res.stderr  # traceback
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert md.count("ValueError: mixing is not supported by this pipeline") == 2
+    assert len(list((tmp_path / "o" / "logs").glob("*.log"))) == 2
