@@ -368,3 +368,51 @@ def test_search_selects_on_validation_only(tmp_path):
 def test_no_numpy_warning_from_the_rule():
     # identical scores: zero spread, zero mean difference: not stopped, no division warning
     assert not stop_early({0: 0.5, 1: 0.5}, {0: 0.5, 1: 0.5})
+
+
+# -- end to end: real training on a tiny split --------------------------------------------------
+TINY = {"seeds": 2, "epochs": 1, "labels_per_class": 4, "progress": False}
+
+
+@pytest.mark.slow
+def test_sweep_search_end_to_end_resume_and_select_on(tmp_path):
+    pytest.importorskip("torch")
+    import mixkit
+
+    res = mixkit.sweep("digits", search="tpe", budget=2, out=tmp_path, **TINY)
+    labels = [r["strategy"] for r in res.summary]
+    assert labels[0] == NONE and len(labels) == 3 and res.ran == 6 and res.missing == 0
+    assert not res.failed
+    best = max(res.summary, key=lambda r: (r["val_acc"][0], -r["val_nll"][0]))
+    assert res.selected == best["strategy"]
+    md = (tmp_path / "report.md").read_text()
+    assert "2 candidate strategies tried (budget 2)" in md
+    assert "validation scores is optimistic" in md and res.statement in md
+    # the same search again: nothing is trained; selecting on NLL changes no stored trial
+    again = mixkit.sweep("digits", search="tpe", budget=2, out=tmp_path, select_on="nll", **TINY)
+    assert again.ran == 0 and again.skipped == 6
+    assert [r["strategy"] for r in again.summary] == labels
+    assert [t["number"] for t in again.trials] == [t["number"] for t in res.trials]
+    best = min(again.summary, key=lambda r: (r["val_nll"][0], -r["val_acc"][0]))
+    assert again.selected == best["strategy"]
+    assert "validation NLL" in again.statement
+    assert "Selected on validation NLL among 3 strategies" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_search_options_are_checked_before_anything_is_written(tmp_path):
+    pytest.importorskip("torch")
+    from click.testing import CliRunner
+
+    from mixkit.cli import cli
+
+    cases = [
+        (["--search", "tpe", "--budget", "0"], "--budget must be an int >= 1"),
+        (["--search", "tpe", "--search-space", "mixup.kappa=1:2"], "MixUp has no option 'kappa'"),
+        (["--select-on", "f1"], "Invalid value for '--select-on'"),
+        (["--search", "tpe", "--methods", "none"], "needs at least one mixing method"),
+    ]
+    for i, (args, message) in enumerate(cases):
+        out = tmp_path / str(i)
+        res = CliRunner().invoke(cli, ["sweep", *args, "--out", str(out), "--quiet"])
+        assert res.exit_code == 2 and message in res.output, res.output
+        assert not (out / "sweep.db").exists()
