@@ -186,3 +186,31 @@ def test_report_says_the_batch_and_the_samples_used(tmp_path):
     n = len(small.y_train)
     assert f"batch 2 (--batch-size 32 capped at a fifth of the {n} training samples" in md
     assert f"train on only {n} of the {small.available_train} training samples" in md
+
+
+def test_a_channels_last_npz_sweeps_end_to_end_and_the_report_says_how_it_was_read(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("optuna")
+    import mixkit
+
+    gen = np.random.default_rng(5)
+    y = np.arange(90) % 3
+    X = gen.random((90, 8, 8, 3)) * 0.3
+    X[np.arange(90), :, :, y] += 0.7  # each class lights up its own colour channel
+    np.savez(tmp_path / "mine.npz", X=X, y=y)
+    res = mixkit.sweep(
+        str(tmp_path / "mine.npz"),
+        methods="none,mixup",
+        alphas="0.2",
+        seeds=2,
+        epochs=1,
+        out=tmp_path / "out",
+        progress=False,
+    )
+    assert res.missing == 0 and not res.failed
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "inferred: images, channels-last (N, H, W, C) -> (N, C, H, W)" in md
+    assert "(90, 8, 8, 3) -> (90, 3, 8, 8)" in md
+    assert "Figures not drawn" not in md and (tmp_path / "out" / "mixed_samples.png").exists()
+    # the user's own data trains on all of its training split (no demo-sized subset)
+    assert "train 54 (per class 18-18)" in md and "only" not in md.split("\n")[2]
