@@ -45,11 +45,12 @@ class LoudnessPlan(MixPlan):
 
     def gains(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
         """Per-sample gains ``(a, b)`` of the sample and its partner for the batch ``x``."""
+        per = int(np.prod(x.shape[1:], dtype=np.int64))  # explicit: -1 is ambiguous for an empty batch
         if backend(x) == "torch":
-            xf = x.detach().double().reshape(x.shape[0], -1)
-            rms = xf.pow(2).mean(dim=1).sqrt().cpu().numpy()
+            xf = x.detach().double().reshape(int(x.shape[0]), per)
+            rms = xf.pow(2).mean(dim=1).sqrt().cpu().numpy() if per else np.zeros(x.shape[0])
         else:
-            xf = np.asarray(x, dtype=np.float64).reshape(x.shape[0], -1)
+            xf = np.asarray(x, dtype=np.float64).reshape(int(x.shape[0]), per)
             rms = np.sqrt((xf * xf).mean(axis=1)) if xf.shape[1] else np.zeros(x.shape[0])
         rp = rms[self.partner]
         ref = np.where(rms > 0, rms, rp)
