@@ -22,7 +22,7 @@ from ..pairing import PAIRINGS
 from ..plan import MixPlan
 from ..sampling import LAM_MODES
 from ._result import Mixed
-from ._structured import apply_plan, run
+from ._structured import apply_plan, check_plan_type, run
 
 __all__ = ["Mixed", "Mixer", "apply_plan", "check_num_classes", "check_plan_fits"]
 
@@ -31,8 +31,7 @@ LABEL_FORMATS = ("dense", "pair")
 
 def check_plan_fits(plan: MixPlan, x: Any) -> None:
     """Raise ValueError if ``plan`` was sampled for a batch of another size or shape (``plan.check_fits``)."""
-    if not isinstance(plan, MixPlan):
-        raise TypeError(f"expected a plan from .sample(), got {type(plan).__name__}")
+    check_plan_type(plan)
     plan.check_fits(tuple(int(s) for s in x.shape))
 
 
