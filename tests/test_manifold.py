@@ -65,11 +65,40 @@ def test_span_mixing_of_token_states_with_cutmix():
         def forward(self, ids):
             return self.out(self.emb(ids).mean(1))
 
+    torch.manual_seed(0)
     net = Tok()
     mm = ManifoldMixup(net, ["emb"], mixer=mixkit.CutMix(axes=(1,), num_classes=2))
-    out, t = mm(torch.randint(0, 10, (5, 7)), torch.tensor([0, 1, 0, 1, 1]), rng=0)
-    assert out.shape == (5, 2) and t.shape == (5, 2)
-    assert isinstance(mm.last_plan, mixkit.BoxPlan)
+    ids = torch.randint(0, 10, (5, 7))
+    y = torch.tensor([0, 1, 0, 1, 1])
+    out, t = mm(ids, y, rng=0)
+    plan = mm.last_plan
+    assert isinstance(plan, mixkit.BoxPlan)
+    # the token states of each sample's span come from its partner; the rest stay its own
+    h = net.emb(ids).detach()
+    mixed = h.clone()
+    for i in range(5):
+        a, b = int(plan.start[i, 0]), int(plan.stop[i, 0])
+        mixed[i, a:b] = h[int(plan.partner[i]), a:b]
+    assert bool((mixed != h).any()), "nothing was mixed"
+    torch.testing.assert_close(out, net.out(mixed.mean(1)))
+    # the label weight is the kept share of the tokens
+    kept = 1.0 - (plan.stop[:, 0] - plan.start[:, 0]) / 7.0
+    onehot = torch.nn.functional.one_hot(y, 2).float()
+    kept_t = torch.tensor(kept, dtype=torch.float32)[:, None]
+    expected = kept_t * onehot + (1 - kept_t) * onehot[torch.tensor(plan.partner)]
+    torch.testing.assert_close(t, expected)
+
+
+def test_label_aware_mixer_gets_the_labels():
+    net = Net()
+    y = torch.tensor([0, 0, 0, 1, 1, 2])
+    mm = ManifoldMixup(net, ["body.2"], mixer=mixkit.LabelPairedMix(num_classes=3))
+    out, t = mm(torch.randn(6, 4), y, rng=1)
+    plan = mm.last_plan
+    assert out.shape == (6, 3)
+    torch.testing.assert_close(t, mixkit.LabelPairedMix(num_classes=3).mix_labels(plan, y))
+    with pytest.raises(ValueError, match="needs the labels"):
+        mm(torch.randn(6, 4), rng=1)
 
 
 def _tiny_bert():

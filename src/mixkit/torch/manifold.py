@@ -132,7 +132,7 @@ class ManifoldMixup:
                 )
             if int(h.shape[0]) != batch:
                 raise ValueError(f"layer {layer!r} gave a batch of {h.shape[0]}, expected {batch}")
-            plan = self.mixer.sample(batch, rng=gen, shape=tuple(int(s) for s in h.shape))
+            plan = self.mixer.sample(batch, rng=gen, shape=tuple(int(s) for s in h.shape), x=h.detach(), y=y)
             state["plan"] = plan
             state["partner"] = to_tensor(np.asarray(plan.partner), h.device)
             return apply_plan(plan, h)
