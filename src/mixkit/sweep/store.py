@@ -165,6 +165,16 @@ class TrialStore:
         self._lock_engine: Any = None
         self._beats: dict[int, _Heartbeat] = {}
 
+    @property
+    def display_url(self) -> str:
+        """The URL with its password masked, for logs and reports."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: shown as given
+            return self.url
+
     # -- opening -----------------------------------------------------------------------------------
     @property
     def study(self) -> Any:
@@ -199,7 +209,7 @@ class TrialStore:
             raise
         except Exception as exc:  # noqa: BLE001
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SweepError(f"cannot open the results store {self.url!r}: {msg}") from None
+            raise SweepError(f"cannot open the results store {self.display_url!r}: {msg}") from None
         self._storage = storage
         self._study_id = storage.get_study_id_from_name(self.study_name)
         return study
