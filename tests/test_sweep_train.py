@@ -666,3 +666,36 @@ def test_cli_failed_trials_exit_1_and_are_listed(tmp_path, monkeypatch):
     md = (tmp_path / "o" / "report.md").read_text()
     assert md.count("ValueError: mixing is not supported by this pipeline") == 2
     assert len(list((tmp_path / "o" / "logs").glob("*.log"))) == 2
+
+
+def exit_on_mixing(transform, X_train, y_train, *, seed, device, num_classes):
+    """Kills its worker process on a mixing trial (as a crash in native code would)."""
+    if transform is not None:
+        os._exit(3)
+    return prior_fit(transform, X_train, y_train, seed=seed, device=device, num_classes=num_classes)
+
+
+def test_workers_that_die_during_the_sweep_are_reported_not_hidden(tmp_path):
+    X, y = _tabular()
+    res = mixkit.sweep(
+        (X, y),
+        train=exit_on_mixing,
+        methods="none,mixup",
+        jobs=2,
+        out=tmp_path,
+        **{**QUICK, "seeds": 3},
+    )
+    assert res.missing == 3  # the store's count: every mixing trial is missing
+    (line,) = res.failed
+    import re
+
+    found = re.fullmatch(
+        r"(\d) trial\(s\) did not run: the worker processes ended early \(exit codes 3, 3\); "
+        r"run again to resume",
+        line,
+    )
+    assert found, line
+    assert (
+        res.ran + int(found.group(1)) == 6
+    )  # (a result sent just before a worker died may be lost)
+    assert "Incomplete" in (tmp_path / "report.md").read_text()
