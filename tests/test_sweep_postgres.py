@@ -10,6 +10,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -150,7 +151,7 @@ RACER = textwrap.dedent(
 def test_workers_started_together_on_an_empty_database_create_it_once(pg_server, tmp_path):
     _, new_database = pg_server
     url = new_database()
-    n = 4
+    n = 3
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", RACER, url, str(tmp_path), str(i)],
@@ -220,3 +221,132 @@ class _Reader:
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+
+# -- two sweep workers, one killed in the middle of a trial ---------------------------------------
+HOLD_MODEL = textwrap.dedent(
+    """
+    import os, threading, time
+    from pathlib import Path
+    from torch import nn
+
+    trained = 0
+
+    class Net(nn.Module):
+        def __init__(self, input_shape, num_classes):
+            super().__init__()
+            d = 1
+            for s in input_shape:
+                d *= s
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(d, num_classes))
+            self.counted = False
+
+        def forward(self, x):
+            hold, wait = os.environ.get("HOLD_MARKER"), os.environ.get("WAIT_FOR")
+            if self.training and not self.counted:
+                global trained
+                trained += 1
+                self.counted = True
+                if hold and trained == 2:  # this worker's second trial never ends
+                    Path(hold).touch()
+                    threading.Event().wait()
+                if wait and trained == 1:  # this worker's first trial waits for the file WAIT_FOR
+                    deadline = time.time() + 300
+                    while not Path(wait).exists() and time.time() < deadline:
+                        time.sleep(0.05)
+            return self.body(x)
+
+    def factory(input_shape, num_classes):
+        return Net(input_shape, num_classes)
+    """
+)
+GRID = ["--methods", "none,mixup", "--alphas", "1.0", "--seeds", "2"]
+
+
+def _worker(url: str, out: Path, host: str, env: dict[str, str]) -> subprocess.Popen:
+    args = [
+        sys.executable, "-m", "mixkit.cli", "sweep", "--data", "digits", "--storage", url,
+        "--out", str(out), "--model", "holdmodel:factory", "--epochs", "2",
+        "--labels-per-class", "4", "--jobs", "1", "--quiet", *GRID,
+    ]  # fmt: skip
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**env, "MIXKIT_SWEEP_HOST": host},
+    )
+
+
+def test_two_workers_share_a_sweep_and_one_takes_over_a_killed_workers_trial(pg_server, tmp_path):
+    _, new_database = pg_server
+    url = new_database()  # empty: both workers create the tables at the same moment
+    (tmp_path / "holdmodel.py").write_text(HOLD_MODEL)
+    marker = tmp_path / "held"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "MIXKIT_SWEEP_HEARTBEAT": HEARTBEAT,
+        "MIXKIT_SWEEP_GRACE": GRACE,
+    }
+    reader = _Reader(url)
+    a = _worker(url, tmp_path / "a", "worker-a", {**env, "HOLD_MARKER": str(marker)})
+    release = tmp_path / "release"  # b's first trial waits for it, so a gets two trials
+    b = _worker(url, tmp_path / "b", "worker-b", {**env, "WAIT_FOR": str(release)})
+    try:
+        # wait until worker a is inside its second trial: held there, its claim RUNNING in the store
+        deadline, held = time.time() + TIMEOUT, None
+        while held is None:
+            assert time.time() < deadline, "worker a never reached its second trial"
+            for p in (a, b):
+                if p.poll() is not None:
+                    pytest.fail(
+                        f"a worker ended early (exit {p.returncode}):\n{p.communicate()[1]}"
+                    )
+            if marker.exists():
+                mine = [t for t in reader.trials() if t.user_attrs.get("host") == "worker-a"]
+                running = [t for t in mine if t.state.name == "RUNNING"]
+                if running:
+                    (held,) = running
+            time.sleep(0.1)  # polling interval only: what is waited for is the stored state
+        os.killpg(a.pid, signal.SIGKILL)
+        a.communicate(timeout=TIMEOUT)
+        release.touch()
+        before = {t.number: t for t in reader.trials() if t.state.name == "COMPLETE"}
+        assert any(t.user_attrs["host"] == "worker-a" for t in before.values())
+        _, err = b.communicate(timeout=TIMEOUT)
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.communicate()
+        trials = reader.trials()
+        reader.close()
+    assert b.returncode == 0, err
+    assert (tmp_path / "b" / "report.md").exists()
+
+    keys = {t.user_attrs["key"] for t in trials}
+    assert len(keys) == 4
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["key"] for t in complete) == sorted(keys)  # each exactly once
+    assert "RUNNING" not in {t.state.name for t in trials}
+    # the killed worker's trial: found stale by its heartbeat, then run by the other worker
+    reaped = next(t for t in trials if t.number == held.number)
+    assert reaped.state.name == "FAIL"
+    assert "no heartbeat" in reaped.user_attrs["error"]
+    (redone,) = [t for t in complete if t.user_attrs["key"] == held.user_attrs["key"]]
+    assert redone.user_attrs["host"] == "worker-b" and redone.datetime_start > held.datetime_start
+    # what had finished before the kill was kept as it was, and no key was run after it completed
+    for n, t in before.items():
+        now = next(x for x in trials if x.number == n)
+        assert now.state.name == "COMPLETE" and now.datetime_complete == t.datetime_complete
+    for t in complete:
+        later = [
+            x
+            for x in trials
+            if x.user_attrs["key"] == t.user_attrs["key"] and x.datetime_start > t.datetime_complete
+        ]
+        assert later == [], t.user_attrs["key"]
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "Incomplete" not in report
