@@ -1,7 +1,8 @@
 """One sweep shared by several workers on a real PostgreSQL server (Debian's `postgresql` package).
 
 The server is started for this module (initdb in a temporary folder, a free port on 127.0.0.1) and
-stopped after it. Skipped, with the reason, where the server binaries or the driver are missing.
+stopped after it. Skipped, with the reason, where the server binaries or the driver are missing. The
+store's claim and heartbeat rules are checked on SQLite too: both backends behave the same.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 pytest.importorskip("torch")
-psycopg = pytest.importorskip("psycopg", reason="the sweep extra's PostgreSQL driver (psycopg)")
+try:
+    import psycopg
+except ImportError:  # the PostgreSQL tests skip; the SQLite case of the store test still runs
+    psycopg = None
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX server and signals")
 
@@ -69,6 +73,8 @@ def _free_port() -> int:
 def pg_server():
     """``(admin_url_prefix, new_database)``: a running server; ``new_database()`` gives the URL of a
     fresh, empty database."""
+    if psycopg is None:
+        pytest.skip("the sweep extra's PostgreSQL driver (psycopg) is not installed")
     bindir = _server_bin()
     if bindir is None:
         pytest.skip(
@@ -121,6 +127,46 @@ def pg_server():
         if started:
             server(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+# -- one claim per key, completed at most once ---------------------------------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sweep.db'}"
+    _, new_database = request.getfixturevalue("pg_server")
+    return new_database()
+
+
+def test_a_claim_without_heartbeats_is_taken_over_and_its_owner_cannot_complete_it(
+    store_url, monkeypatch
+):
+    from mixkit.sweep.store import TrialStore
+
+    monkeypatch.setenv("MIXKIT_SWEEP_HEARTBEAT", "0.2")
+    monkeypatch.setenv("MIXKIT_SWEEP_GRACE", "1")
+    monkeypatch.setenv("MIXKIT_SWEEP_HOST", "machine-a")
+    a = TrialStore(store_url, "s")
+    mine = a.claim("k", {"seed": 0})
+    monkeypatch.setenv("MIXKIT_SWEEP_HOST", "machine-b")
+    b = TrialStore(store_url, "s")
+    try:
+        assert mine is not None and b.claim("k", {}) is None  # live: its heartbeats go on
+        a._beats[mine._trial_id].stop()  # machine a stops beating, as when it dies or hangs
+        deadline, theirs = time.time() + TIMEOUT, None
+        while theirs is None:
+            assert time.time() < deadline, "the silent claim never became stale"
+            theirs = b.claim("k", {})
+            time.sleep(0.05)  # polling interval only: what is waited for is the stored state
+        assert b.finish(theirs, {"val_acc": 0.5}) is True
+        assert a.finish(mine, {"val_acc": 0.9}) is False  # taken over: nothing stored
+        trials = b.study.get_trials()
+    finally:
+        a.close()
+        b.close()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert "no heartbeat" in trials[0].user_attrs["error"]
+    assert trials[1].value == 0.5 and trials[1].user_attrs["host"] == "machine-b"
 
 
 # -- many processes on an empty database at the same instant --------------------------------------
