@@ -699,3 +699,27 @@ def test_workers_that_die_during_the_sweep_are_reported_not_hidden(tmp_path):
         res.ran + int(found.group(1)) == 6
     )  # (a result sent just before a worker died may be lost)
     assert "Incomplete" in (tmp_path / "report.md").read_text()
+
+
+def test_the_reference_trainer_seeds_training_draws_and_restores_torchs_rng():
+    torch = pytest.importorskip("torch")
+    from mixkit.sweep.train import ReferenceTrainer, TrainConfig
+
+    def with_dropout(shape, k):
+        return torch.nn.Sequential(
+            torch.nn.Flatten(),
+            torch.nn.Linear(shape[0], 16),
+            torch.nn.Dropout(0.5),
+            torch.nn.Linear(16, k),
+        )
+
+    X, y = _tabular()
+    X, y = X.astype(np.float32), y.astype(np.int64)
+    trainer = ReferenceTrainer(with_dropout, TrainConfig(epochs=2))
+    state = torch.random.get_rng_state()
+    a = trainer(None, X, y, seed=3, device="cpu", num_classes=3)(X)
+    assert torch.equal(torch.random.get_rng_state(), state)  # torch's global RNG as it was
+    torch.rand(7)  # move the global RNG: the trial must not depend on it
+    b = trainer(None, X, y, seed=3, device="cpu", num_classes=3)(X)
+    c = trainer(None, X, y, seed=4, device="cpu", num_classes=3)(X)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)

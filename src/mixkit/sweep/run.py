@@ -461,13 +461,13 @@ def sweep(
     if progress and plan is not None:
         console.print(
             f"search ({plan.sampler}, seed {plan.seed}, budget {plan.budget}) over "
-            f"{plan.describe()}; {len(seed_list)} seeds; store: {url}"
+            f"{plan.describe()}; {len(seed_list)} seeds; store: {store.display_url}"
         )
     elif progress:
         console.print(
             f"{len(strategies)} strategies x {len(seed_list)} seeds = {len(grid)} trials; "
             f"{skipped} already stored, {len(todo)} to run with {jobs} process(es) on {device}; "
-            f"training: {train_name if not builtin else model_name}; store: {url}"
+            f"training: {train_name if not builtin else model_name}; store: {store.display_url}"
         )
         if builtin:
             console.print(batch_note(cfg.batch_size, len(ds.y_train)))

@@ -15,8 +15,8 @@ validation and the test inputs and measures the rest itself.
 
 Seeds are paired across strategies: in the reference trainer, for a given seed every strategy starts
 from the same weights and sees the same batches in the same order; only the mixing draws differ. The
-three streams (weights, batch order, mixing) come from ``SeedSequence([seed]).spawn(3)``; torch's
-global RNG is restored after.
+four streams (weights, batch order, mixing, the model's own training draws such as dropout) come from
+``SeedSequence([seed]).spawn(4)``; torch's global RNG is restored after.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class ReferenceTrainer:
         _, factory = resolve_factory(self.model, "tabular")
         cfg = self.cfg
         dev = torch.device(device)
-        init_ss, order_ss, mix_ss = np.random.SeedSequence([int(seed)]).spawn(3)
+        init_ss, order_ss, mix_ss, train_ss = np.random.SeedSequence([int(seed)]).spawn(4)
         order_gen = np.random.default_rng(order_ss)
         mix_gen = np.random.default_rng(mix_ss)
         X = torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)).to(dev)
@@ -179,25 +179,32 @@ class ReferenceTrainer:
             transform = transform.bind(model)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
-        for _ in range(cfg.epochs):
-            model.train()
-            perm = torch.from_numpy(order_gen.permutation(n)).to(dev)
-            for s in range(steps_per_epoch):
-                idx = perm[s * bs : (s + 1) * bs]
-                xb, yb = X[idx], y[idx]
-                if transform is None:
-                    logits, targets = model(xb), eye[yb]
-                elif hidden:
-                    logits, targets = transform(xb, yb, rng=mix_gen)
-                else:
-                    xb, targets = transform(xb, yb, rng=mix_gen)
-                    logits = model(xb)
-                loss = mt.soft_cross_entropy(logits, targets)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step()
+        # training draws (dropout, any randomness of a user's --model) from the trial's own stream,
+        # so trials repeat and stay paired; torch's global RNG is as it was afterwards
+        forked = []
+        if dev.type == "cuda":
+            forked = [dev.index if dev.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=forked):
+            torch.manual_seed(int(train_ss.generate_state(1, dtype=np.uint32)[0]))
+            for _ in range(cfg.epochs):
+                model.train()
+                perm = torch.from_numpy(order_gen.permutation(n)).to(dev)
+                for s in range(steps_per_epoch):
+                    idx = perm[s * bs : (s + 1) * bs]
+                    xb, yb = X[idx], y[idx]
+                    if transform is None:
+                        logits, targets = model(xb), eye[yb]
+                    elif hidden:
+                        logits, targets = transform(xb, yb, rng=mix_gen)
+                    else:
+                        xb, targets = transform(xb, yb, rng=mix_gen)
+                        logits = model(xb)
+                    loss = mt.soft_cross_entropy(logits, targets)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    step()
         model.eval()
 
         def predict(X_eval: np.ndarray) -> np.ndarray:
