@@ -201,7 +201,51 @@ def test_bad_arguments():
         CutMix(seed=0)(np.zeros((2, 3), "float32"), np.eye(2, dtype="float32"))
 
 
+@pytest.mark.parametrize("Layer", [MixUp, CutMix])
+def test_step_seeds_depend_on_seed_and_step_only(Layer):
+    x, y = batch(b=8)
+    layer = Layer(1.0, lam_mode="sample", seed=5)
+    state = numpy(layer.seed_generator.state * 1).copy()
+    a = [numpy(t) for t in layer(x, y, step=3)]
+    b = [numpy(t) for t in layer(x, y, step=3)]
+    c = [numpy(t) for t in Layer(1.0, lam_mode="sample", seed=5)(x, y, step=3)]  # a fresh layer, same seed
+    d = [numpy(t) for t in layer(x, y, step=4)]
+    other = [numpy(t) for t in Layer(1.0, lam_mode="sample", seed=6)(x, y, step=3)]
+    for u, v, w in zip(a, b, c):
+        np.testing.assert_array_equal(u, v)
+        np.testing.assert_array_equal(u, w)
+    assert not np.array_equal(a[1], d[1]) and not np.array_equal(a[1], other[1])
+    np.testing.assert_array_equal(numpy(layer.seed_generator.state * 1), state)  # the generator is not used
+    np.testing.assert_allclose(a[1].sum(1), 1.0, rtol=1e-5)
+    assert not np.array_equal(a[0], x)
+
+
 # ---- backend-specific: tf.data, jax.jit -------------------------------------------------------
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data pipelines need the TensorFlow backend")
+@pytest.mark.parametrize("Layer", [MixUp, CutMix])
+def test_a_parallel_tf_data_map_with_step_gives_the_same_batches_every_run(Layer):
+    import tensorflow as tf
+
+    x, y = batch(b=48, seed=1)
+
+    def run(calls):
+        layer = Layer(1.0, lam_mode="sample", seed=0)
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4).enumerate()
+        ds = ds.map(lambda i, b: layer(b[0], b[1], step=i), num_parallel_calls=calls)
+        out = list(ds.as_numpy_iterator())
+        return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
+
+    serial = run(1)
+    for calls in (tf.data.AUTOTUNE, 6, tf.data.AUTOTUNE):
+        xm, ym = run(calls)
+        np.testing.assert_array_equal(xm, serial[0])
+        np.testing.assert_array_equal(ym, serial[1])
+    assert not np.array_equal(serial[0], x)
+    np.testing.assert_allclose(serial[1].sum(1), 1.0, rtol=1e-5)
+
+
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data pipelines need the TensorFlow backend")

@@ -5,11 +5,23 @@ backend, in a ``tf.data`` pipeline. Randomness comes from a ``keras.random.SeedG
 layer, so ``seed=`` makes runs reproducible and nothing global is touched. Importing this module
 imports keras.
 
-Call: ``x_mixed, y_mixed = layer(x, y, training=True)``; ``x`` is a batch ``(B, ...)`` (float or
-integer images; integer batches are blended in float32 and rounded), ``y`` one-hot or probability
-rows ``(B, C)`` (or class indices ``(B,)`` when ``num_classes`` is given). Convention:
+Call: ``x_mixed, y_mixed = layer(x, y, training=True, step=None)``; ``x`` is a batch ``(B, ...)``
+(float or integer images; integer batches are blended in float32 and rounded), ``y`` one-hot or
+probability rows ``(B, C)`` (or class indices ``(B,)`` when ``num_classes`` is given). Convention:
 ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, the same for the labels; ``lam`` is the
 weight of the sample's own data. ``training=False`` returns the inputs unchanged.
+
+Reproducible parallel pipelines: the seed generator is a state that every call advances, so calls
+that run at the same time (a ``tf.data`` map with ``num_parallel_calls`` > 1 or ``AUTOTUNE``) take
+their draws in whichever order they happen to run, and the batches differ from run to run even with
+``seed=0`` (``deterministic=True`` keeps the order of the outputs, not of the draws). Pass ``step=``,
+an integer that numbers the batch (a tensor is fine), and the call's draws depend only on ``seed`` and
+``step``, not on the generator, so any parallelism gives the same batches::
+
+    ds = ds.enumerate().map(lambda i, b: layer(*b, step=epoch * steps_per_epoch + i),
+                            num_parallel_calls=tf.data.AUTOTUNE)
+
+(a step that grows across epochs draws new mixes each epoch; the same step repeats the same mix).
 """
 
 from __future__ import annotations
@@ -50,19 +62,28 @@ class _Mix(keras.layers.Layer):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
         self.seed = None if seed is None else int(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # the base of the step seeds (call(..., step=)): the seed, or one draw of fresh entropy
+        self._step_base = self.seed if self.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
 
     # -- randomness ---------------------------------------------------------------------------
-    def _lam(self, b: Any) -> Any:
+    def _lam(self, b: Any, seeds: Any) -> Any:
         """``lam ~ Beta(alpha, alpha)``, float32 ``(B,)``: one draw per batch or one per sample."""
         n = 1 if self.lam_mode == "batch" else b
-        lam = keras.random.beta((n,), self.alpha, self.alpha, dtype="float32", seed=self.seed_generator)
+        lam = keras.random.beta((n,), self.alpha, self.alpha, dtype="float32", seed=seeds)
         return ops.broadcast_to(lam, (b,)) if self.lam_mode == "batch" else lam
 
-    def _partner(self, b: Any) -> Any:
-        return keras.random.shuffle(ops.arange(b, dtype="int32"), seed=self.seed_generator)
+    def _partner(self, b: Any, seeds: Any) -> Any:
+        return keras.random.shuffle(ops.arange(b, dtype="int32"), seed=seeds)
+
+    def _seeds(self, step: Any) -> Any:
+        """Where the call's draws come from: the layer's generator, or the stateless seeds of ``step``."""
+        if step is None:
+            return self.seed_generator
+        dtype = keras.backend.standardize_dtype(self.seed_generator.state.dtype)
+        return _StepSeeds(self._step_base, step, dtype)
 
     # -- the call protocol ----------------------------------------------------------------------
-    def call(self, x: Any, y: Any = None, training: bool | None = True) -> Any:
+    def call(self, x: Any, y: Any = None, training: bool | None = True, step: Any = None) -> Any:
         if len(x.shape) < 2:
             raise ValueError(f"x must be a batch (B, ...) of at least 2 dimensions; got shape {tuple(x.shape)}")
         if y is not None:
@@ -70,8 +91,9 @@ class _Mix(keras.layers.Layer):
         if training is False:
             return x if y is None else (x, y)
         b = ops.shape(x)[0]
-        partner = self._partner(b)
-        x_out, lam = self._mix_inputs(x, partner, b)
+        seeds = self._seeds(step)
+        partner = self._partner(b, seeds)
+        x_out, lam = self._mix_inputs(x, partner, b, seeds)
         if y is None:
             return x_out
         lam_y = ops.cast(ops.expand_dims(lam, 1), y.dtype)
@@ -118,8 +140,29 @@ class _Mix(keras.layers.Layer):
         config.update(alpha=self.alpha, lam_mode=self.lam_mode, num_classes=self.num_classes, seed=self.seed)
         return config
 
-    def _mix_inputs(self, x: Any, partner: Any, b: Any) -> tuple[Any, Any]:
+    def _mix_inputs(self, x: Any, partner: Any, b: Any, seeds: Any) -> tuple[Any, Any]:
         raise NotImplementedError
+
+
+class _StepSeeds(keras.random.SeedGenerator):
+    """Stateless seeds for one call at ``step``: its ``k``-th draw gets ``(base, 64 * (step mod 2**25) + k)``.
+
+    Nothing is stored between calls (no variable, unlike the parent class), so calls running in
+    parallel cannot race for it; ``keras.random`` takes it wherever it takes a seed generator.
+    """
+
+    def __init__(self, base: int, step: Any, dtype: str) -> None:  # no state variable: see above
+        self._base = (base & 0xFFFFFFFF ^ 0x80000000) - 0x80000000 if dtype == "int32" else base & 0xFFFFFFFF
+        self._step = step
+        self._dtype = dtype
+        self._draws = 0
+
+    def next(self, ordered: bool = True) -> Any:
+        k = self._draws
+        self._draws += 1
+        step = ops.cast(ops.convert_to_tensor(self._step), "int32")  # int32 on every backend (JAX has no int64)
+        second = ops.cast(ops.mod(step, 2**25) * 64 + k, self._dtype)
+        return ops.stack([ops.convert_to_tensor(self._base, dtype=self._dtype), second])
 
 
 def _concrete(t: Any) -> np.ndarray | None:
@@ -182,11 +225,12 @@ class MixUp(_Mix):
         alpha: ``lam ~ Beta(alpha, alpha)``.
         lam_mode: ``"batch"`` (one ``lam`` per call) or ``"sample"`` (one per sample).
         num_classes: lets ``y`` be class indices ``(B,)`` (made one-hot); else ``y`` is ``(B, C)``.
-        seed: seeds the layer's ``keras.random.SeedGenerator`` (None: unseeded).
+        seed: seeds the layer's ``keras.random.SeedGenerator`` (None: unseeded), and the step seeds of
+            ``call(..., step=)`` (see the module notes: reproducible under a parallel ``tf.data`` map).
     """
 
-    def _mix_inputs(self, x: Any, partner: Any, b: Any) -> tuple[Any, Any]:
-        lam = self._lam(b)
+    def _mix_inputs(self, x: Any, partner: Any, b: Any, seeds: Any) -> tuple[Any, Any]:
+        lam = self._lam(b, seeds)
         w = ops.reshape(lam, (-1,) + (1,) * (len(x.shape) - 1))
         return _blend(x, ops.take(x, partner, axis=0), w), lam
 
@@ -210,7 +254,7 @@ class CutMix(_Mix):
         config["data_format"] = self.data_format
         return config
 
-    def _mix_inputs(self, x: Any, partner: Any, b: Any) -> tuple[Any, Any]:
+    def _mix_inputs(self, x: Any, partner: Any, b: Any, seeds: Any) -> tuple[Any, Any]:
         if len(x.shape) != 4:
             raise ValueError(
                 f"CutMix takes image batches of 4 dimensions ({'B, H, W, C' if self.data_format == 'channels_last' else 'B, C, H, W'}); "
@@ -219,12 +263,12 @@ class CutMix(_Mix):
         hw = (1, 2) if self.data_format == "channels_last" else (2, 3)
         h, w = ops.shape(x)[hw[0]], ops.shape(x)[hw[1]]
         n = 1 if self.lam_mode == "batch" else b
-        lam0 = keras.random.beta((n,), self.alpha, self.alpha, dtype="float32", seed=self.seed_generator)
+        lam0 = keras.random.beta((n,), self.alpha, self.alpha, dtype="float32", seed=seeds)
         side = ops.sqrt(1.0 - lam0)
         cut_h = ops.cast(ops.round(side * ops.cast(h, "float32")), "int32")
         cut_w = ops.cast(ops.round(side * ops.cast(w, "float32")), "int32")
-        cy = keras.random.randint((n,), 0, h, dtype="int32", seed=self.seed_generator)
-        cx = keras.random.randint((n,), 0, w, dtype="int32", seed=self.seed_generator)
+        cy = keras.random.randint((n,), 0, h, dtype="int32", seed=seeds)
+        cx = keras.random.randint((n,), 0, w, dtype="int32", seed=seeds)
         y0 = ops.clip(cy - cut_h // 2, 0, h)
         y1 = ops.clip(cy - cut_h // 2 + cut_h, 0, h)
         x0 = ops.clip(cx - cut_w // 2, 0, w)
