@@ -234,6 +234,15 @@ def test_every_transform_keeps_its_invariants(name, data):
     assert type(replayed) is type(plan)
     assert same(t.apply(replayed, x, y, **companions)[0], xm), "the logged plan does not replay"
     check_result(case, t, x, y, T, plan, xm, ym)
+    # in place (into a writable copy) and into an out= buffer: the same values, in that buffer
+    buf = snapshot(x)
+    if isinstance(buf, np.ndarray):
+        buf.setflags(write=True)
+    res = t.apply(plan, buf, y, inplace=True, **companions)[0]
+    assert res is buf and same(buf, xm), "inplace=True gave other values"
+    out = snapshot(buf)
+    res = t.apply(plan, x, y, out=out, **companions)[0]
+    assert res is out and same(out, xm), "out= gave other values"
 
 
 BAD = ["labels_length", "index_range", "negative_index", "float_index", "nan_probs", "probs_sum",
