@@ -181,3 +181,17 @@ def test_mixed_targets_move_to_a_device_and_dtype():
     assert host.to(dtype=np.float64).lam.dtype == np.float64
     with pytest.raises(ValueError, match="NumPy arrays, which live on the host"):
         host.to("cuda")
+
+
+def test_label_values_of_device_tensors_are_not_read():
+    # a value check would copy the values to the host (a synchronisation on an accelerator); meta
+    # tensors have no values, so any read raises
+    from mixkit.labels import check_labels
+
+    probs = torch.empty((4, 3), device="meta")
+    assert check_labels(probs, 4, 3) is probs
+    idx = torch.empty(4, dtype=torch.int64, device="meta")
+    assert check_labels(idx, 4, 3) is idx
+    assert mixkit.one_hot(idx, 3).device.type == "meta"
+    with pytest.raises(ValueError, match="x has batch size 5 but y has 4 labels"):
+        check_labels(probs, 5, 3)
