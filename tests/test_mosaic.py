@@ -106,3 +106,16 @@ def test_channels_last_tensors_keep_their_memory_format(method, dtype):
     if method == "resizemix":
         out5, _ = mixkit.ResizeMix(axes=(-3, -2, -1))(x5, rng=0)
         assert out5.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_constructor_options_are_checked_like_every_method():
+    with pytest.raises(TypeError, match="axes must be ints"):
+        mixkit.Mosaic(axes=(1.5, 2))
+    with pytest.raises(ValueError, match="repeat an axis"):
+        mixkit.Mosaic(axes=(2, 2))
+    with pytest.raises(ValueError, match="lam_mode must be one of"):
+        mixkit.ResizeMix(lam_mode="per-sample")
+    with pytest.raises(ValueError, match="pairing must be one of"):
+        mixkit.ResizeMix(pairing="nearest")
+    with pytest.raises(ValueError, match="at least one axis"):
+        mixkit.ResizeMix(axes=())

@@ -221,10 +221,9 @@ class Mosaic(Mixer):
         if not 0.0 < lo <= hi < 1.0:
             raise ValueError(f"centre_range must satisfy 0 < lo <= hi < 1, got {centre_range!r}")
         self.centre_range = (lo, hi)
-        axes = tuple(int(a) for a in axes)
-        if len(axes) != 2:
+        self._options(axes=axes)
+        if len(self.axes) != 2:
             raise ValueError(f"Mosaic needs two axes (height, width), got {axes!r}")
-        self.axes = axes
 
     def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
                 companions: dict[str, Any]) -> MosaicPlan:

@@ -14,16 +14,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._validate import (
-    check_axes_option,
     check_choice,
     check_range,
     normalize_axes,
 )
 from .._xp import backend
 from ..kernels import box_mask
-from ..pairing import PAIRINGS, sample_partner
+from ..pairing import sample_partner
 from ..plan import MixPlan, check_axes_fit, freeze_boxes, register_plan_type
-from ..sampling import LAM_MODES, sample_applied
+from ..sampling import sample_applied
 from ._base import Mixer, finish_box_plan
 
 __all__ = ["INTERPOLATIONS", "ResizeMix", "ResizePlan", "interpolation_matrix", "interpolation_taps",
@@ -393,9 +392,7 @@ class ResizeMix(Mixer):
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
         self.scale = check_range("scale", scale, 0.0, 1.0)
         self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
-        self.axes = check_axes_option(axes)
-        self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
-        self.pairing = check_choice("pairing", pairing, PAIRINGS)
+        self._options(axes=axes, lam_mode=lam_mode, pairing=pairing)
 
     def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
                 companions: dict[str, Any]) -> ResizePlan:
