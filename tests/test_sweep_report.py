@@ -17,6 +17,7 @@ from mixkit.sweep import plots, report
 from mixkit.sweep.data import infer_kind, make_split
 from mixkit.sweep.methods import resolve_strategies
 from mixkit.sweep.metrics import SIGN_TEST, T_TEST, classification_metrics, paired
+from mixkit.sweep.store import TrialStore
 from mixkit.sweep.train import cut_axes
 
 
@@ -64,7 +65,7 @@ def _trial(strategy, seed, acc, gen, k=3, n=30):
     return t
 
 
-def _setup(tmp_path, accs, shape=(60, 3, 8, 8)):
+def _setup(tmp_path, accs, shape=(60, 3, 8, 8), url="sqlite:///toy.db"):
     gen = np.random.default_rng(0)
     X = gen.random(shape).astype(np.float32)
     X, kind, layout = infer_kind(X)
@@ -85,7 +86,7 @@ def _setup(tmp_path, accs, shape=(60, 3, 8, 8)):
         "imbalance": 1.0,
         "split_seed": 0,
     }
-    store = SimpleNamespace(url="sqlite:///toy.db", study_name="toy-study")
+    store = TrialStore(url, "toy-study")
     return trials, strategies, ds, config, store
 
 
@@ -214,3 +215,13 @@ def test_a_channels_last_npz_sweeps_end_to_end_and_the_report_says_how_it_was_re
     assert "Figures not drawn" not in md and (tmp_path / "out" / "mixed_samples.png").exists()
     # the user's own data trains on all of its training split (no demo-sized subset)
     assert "train 54 (per class 18-18)" in md and "only" not in md.split("\n")[2]
+
+
+def test_report_never_shows_the_store_password(tmp_path):
+    trials, strategies, ds, config, store = _setup(
+        tmp_path, [[0.5, 0.6], [0.6, 0.7]], url="postgresql://sweeper:s3cret@db.example:5432/mixkit"
+    )
+    report.write_report(trials, strategies, [0, 1], ds, config, tmp_path, store, console=None, show=False)
+    for name in ("report.md", "report.html"):
+        text = (tmp_path / name).read_text()
+        assert "db.example" in text and "s3cret" not in text

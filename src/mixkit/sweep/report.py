@@ -347,7 +347,7 @@ def write_report(
         "## Files",
         "",
         "- `trials.json`, `trials.csv`: every finished trial (all metrics).",
-        f"- Store: `{store.url}`, study `{store.study_name}`.",
+        f"- Store: `{store.display_url}`, study `{store.study_name}`.",
         "",
     ]
     files["report.md"] = out / "report.md"
@@ -373,7 +373,7 @@ def write_report(
         "th{background:#f3f3f3}img{max-width:100%}</style></head><body><h1>mixkit sweep report</h1>"
         f"<ul>{items}</ul><h2>Verdict</h2><p>{html.escape(statement)}</p>"
         "<h2>Results (test split)</h2>"
-        f"{_html_table(cells)}{_html_failed(failed)}{figs}<p>Store: {html.escape(store.url)}, study "
+        f"{_html_table(cells)}{_html_failed(failed)}{figs}<p>Store: {html.escape(store.display_url)}, study "
         f"{html.escape(store.study_name)}</p></body></html>"
     )
     if show and console is not None:

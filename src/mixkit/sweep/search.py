@@ -444,7 +444,7 @@ class SearchRun:
             )
         except Exception as exc:  # noqa: BLE001
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise SweepError(f"cannot open the search study in {self.store.url!r}: {msg}") from None
+            raise SweepError(f"cannot open the search study in {self.store.display_url!r}: {msg}") from None
         if "plan" not in study.user_attrs:
             study.set_user_attr("plan", self.plan.describe())
         return study
