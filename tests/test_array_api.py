@@ -44,3 +44,16 @@ def test_array_api_refuses_out_and_inplace():
     x = xp.asarray(np.zeros((2, 3), np.float32))
     with pytest.raises(TypeError, match="need a NumPy array or a torch tensor"):
         mixkit.MixUp()(x, inplace=True)
+
+
+def test_array_api_labels_are_checked_like_numpy():
+    x = xp.asarray(np.zeros((3, 2), np.float32))
+    t = mixkit.MixUp(lam=0.5, pairing="flip", num_classes=3)
+    with pytest.raises(ValueError, match="row 0 of y sums to 0.4"):
+        t(x, xp.asarray(np.array([[0.2, 0.2, 0.0], [0, 1, 0], [1, 0, 0]], np.float32)))
+    with pytest.raises(ValueError, match="holds NaN"):
+        t(x, xp.asarray(np.array([[np.nan, 1, 0], [0, 1, 0], [1, 0, 0]], np.float32)))
+    with pytest.raises(ValueError, match="class index 3, out of range"):
+        mixkit.one_hot(xp.asarray(np.array([0, 3])), 3)
+    _, targets = t(x, xp.asarray(np.array([0, 1, 2])))
+    np.testing.assert_allclose(np.asarray(targets), 0.5 * np.eye(3) + 0.5 * np.eye(3)[::-1])
