@@ -30,8 +30,6 @@ FUZZ_BAD = settings(max_examples=12, deadline=None, derandomize=True, suppress_h
 
 IMAGE, ANY, AUDIO, TABLE = "image", "any", "audio", "table"
 NEEDS_Y = {"BalancedMixUp", "LabelPairedMix", "Remix", "OneOf", "Scheduled"}
-# LabelPairedMix and Remix with a base method ignore their own p (the base's applies): drawn at p=1 here
-LABEL_AWARE_BASE_P = {"LabelPairedMix", "Remix"}
 BLEND_LIKE = {"MixUp", "AudioMixUp", "BalancedMixUp", "TabularMixUp", "OneOf", "Scheduled"}  # fit any sample shape
 
 
@@ -115,7 +113,7 @@ def cases(draw, name):
     else:
         shape = (b,) + tuple(draw(st.lists(st.integers(1, 5), max_size=3)))
     labels = draw(st.sampled_from(["index", "probs", "multihot"] + ([] if name in NEEDS_Y else ["none"])))
-    p = draw(st.sampled_from([1.0] if name in LABEL_AWARE_BASE_P else [0.0, 0.5, 1.0, 1.0]))
+    p = draw(st.sampled_from([0.0, 0.5, 1.0, 1.0]))
     pairwise = name != "Mosaic"
     label_format = draw(st.sampled_from(["dense", "pair"])) if pairwise and labels == "index" else "dense"
     return {"name": name, "b": b, "lib": lib, "dtype": dtype, "layout": layout, "shape": shape,
@@ -386,3 +384,15 @@ def test_saliency_mix_on_bfloat16_and_float16_tensors(layout):
         hx, hm = host(x), host(xm)
         assert np.all((hm == hx) | (hm == hx[plan.partner]))
         assert not np.array_equal(hm, hx)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: mixkit.LabelPairedMix(p=0.0, pairing="inter", base=mixkit.CutMix(), num_classes=4),
+    lambda: mixkit.Remix(p=0.0, base=mixkit.FMix(), num_classes=4),
+])
+def test_label_aware_p_zero_with_a_base_mixes_nothing(make):
+    x = np.random.default_rng(0).random((8, 1, 6, 6)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    xm, ym = make()(x, y, rng=0)
+    np.testing.assert_array_equal(xm, x)
+    np.testing.assert_array_equal(ym, np.eye(4, dtype=ym.dtype)[y])

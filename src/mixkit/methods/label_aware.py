@@ -135,7 +135,9 @@ class LabelPairedMix(Mixer):
             raise self._missing("the labels", "y= (the 'labels' of a dict sample); it draws partners from them")
         classes = class_indices(y)
         partner = self._partner(classes, gen)
-        if self.base is not None:
+        if self.base is not None:  # the method's own p on top of the base's: rows not mixed pair with themselves
+            applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
+            partner = np.where(applied, partner, np.arange(batch_size))
             inner = self.base._sample(batch_size, gen, shape, x=x, y=y, companions=companions).with_partner(partner)
             lam = inner.lam
             partner = inner.partner
