@@ -156,9 +156,12 @@ def spectral_residual_saliency(x: Any, axes: tuple[int, ...], *, blur: float = 1
 
     ``x``: a NumPy array (or anything ``numpy.asarray`` takes) or a torch tensor of any real dtype
     (bfloat16 and float16 included: the maps are computed in float64). A tensor on an accelerator is
-    computed there and gives a float64 tensor; NumPy arrays and CPU tensors (read without a copy where
-    NumPy has the dtype) give a float64 NumPy array.
+    computed there and gives a float64 tensor; a CPU tensor is computed through NumPy (read without a
+    copy where NumPy has the dtype) and gives a float64 CPU tensor; NumPy input gives a NumPy array.
     """
+    torch = sys.modules.get("torch") if not isinstance(x, np.ndarray) else None
+    if torch is not None and isinstance(x, torch.Tensor) and x.device.type == "cpu":
+        return torch.from_numpy(spectral_residual_saliency(_host_or_device(x), axes, blur=blur))
     x = _host_or_device(x)
     ops = _Ops(x)
     x = np.asarray(x) if ops.torch is None else x.detach()
