@@ -38,6 +38,20 @@ def _tabular(n=60, k=3, d=4, seed=0):
     return X, y
 
 
+def _cli_in_folder(tmp_path, monkeypatch, module_name, source, args):
+    """``mixkit sweep ARGS --data mine.npz`` run from a folder holding the user's module ``module_name``."""
+    from click.testing import CliRunner
+
+    from mixkit.cli import cli
+
+    (tmp_path / f"{module_name}.py").write_text(source)
+    X, y = _tabular()
+    np.savez(tmp_path / "mine.npz", X=X, y=y)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return CliRunner().invoke(cli, ["sweep", *args, "--data", "mine.npz", "--jobs", "1", "--quiet", "--out", "o"])
+
+
 def _console():
     from rich.console import Console
 
@@ -403,39 +417,14 @@ def test_cli_train_errors_say_what_was_tried(tmp_path, monkeypatch):
 
 def test_cli_model_from_the_current_folder(tmp_path, monkeypatch):
     pytest.importorskip("torch")
-    from click.testing import CliRunner
 
-    from mixkit.cli import cli
 
-    (tmp_path / "my_factory_module.py").write_text(
+    module = (
         "import torch\n\ndef tiny(shape, k):\n"
         "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(shape[0], k))\n"
     )
-    X, y = _tabular()
-    np.savez(tmp_path / "mine.npz", X=X, y=y)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    res = CliRunner().invoke(
-        cli,
-        [
-            "sweep",
-            "--model",
-            "my_factory_module:tiny",
-            "--data",
-            "mine.npz",
-            "--methods",
-            "none",
-            "--seeds",
-            "1",
-            "--epochs",
-            "1",
-            "--jobs",
-            "1",
-            "--quiet",
-            "--out",
-            "o",
-        ],
-    )
+    res = _cli_in_folder(tmp_path, monkeypatch, "my_factory_module", module,
+                         ["--model", "my_factory_module:tiny", "--methods", "none", "--seeds", "1", "--epochs", "1"])
     assert res.exit_code == 0, res.output
     assert "my_factory_module:tiny" in (tmp_path / "o" / "report.md").read_text()
 
@@ -621,11 +610,9 @@ def test_ctrl_c_stops_workers_inside_a_user_training_function(tmp_path):
 
 
 def test_cli_failed_trials_exit_1_and_are_listed(tmp_path, monkeypatch):
-    from click.testing import CliRunner
 
-    from mixkit.cli import cli
 
-    (tmp_path / "my_failing_training.py").write_text(
+    module = (
         "import numpy as np\n\n"
         "def fit(transform, X_train, y_train, *, seed, device, num_classes):\n"
         "    if transform is not None:\n"
@@ -633,31 +620,9 @@ def test_cli_failed_trials_exit_1_and_are_listed(tmp_path, monkeypatch):
         "    freq = np.bincount(y_train, minlength=num_classes) / len(y_train)\n"
         "    return lambda X: np.tile(freq, (len(X), 1))\n"
     )
-    X, y = _tabular()
-    np.savez(tmp_path / "mine.npz", X=X, y=y)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    res = CliRunner().invoke(
-        cli,
-        [
-            "sweep",
-            "--train",
-            "my_failing_training:fit",
-            "--data",
-            "mine.npz",
-            "--methods",
-            "none,mixup",
-            "--alphas",
-            "0.4",
-            "--seeds",
-            "2",
-            "--jobs",
-            "1",
-            "--quiet",
-            "--out",
-            "o",
-        ],
-    )
+    res = _cli_in_folder(tmp_path, monkeypatch, "my_failing_training", module,
+                         ["--train", "my_failing_training:fit", "--methods", "none,mixup", "--alphas", "0.4",
+                          "--seeds", "2"])
     assert res.exit_code == 1, res.output
     assert (
         "2 trial(s) failed, first: mixup(alpha=0.4)|seed=0: ValueError: mixing is not" in res.stderr
