@@ -1,11 +1,13 @@
 """PyTorch glue: the DataLoader collate (``MixCollate``), DDP mixing (``DistributedMix``), hidden-state
-mixing, MixMatch and losses for mixed targets. Importing this module imports torch."""
+mixing, MixMatch, RegMixup and losses for mixed targets (soft-target and multi-label). Importing this
+module imports torch."""
 
 from .collate import MixCollate
 from .distributed import DistributedMix, current_rank, rank_generator
-from .losses import mixed_cross_entropy, soft_cross_entropy
+from .losses import mixed_binary_cross_entropy, mixed_cross_entropy, soft_cross_entropy
 from .manifold import ManifoldMixup
 from .mixmatch import MixMatch, MixMatchLoss, sharpen
+from .regmixup import RegMixup, RegMixupBatch
 from .saliency import gradient_saliency
 
 __all__ = [
@@ -14,8 +16,11 @@ __all__ = [
     "MixCollate",
     "MixMatch",
     "MixMatchLoss",
+    "RegMixup",
+    "RegMixupBatch",
     "current_rank",
     "gradient_saliency",
+    "mixed_binary_cross_entropy",
     "mixed_cross_entropy",
     "rank_generator",
     "sharpen",
