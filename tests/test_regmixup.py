@@ -156,3 +156,24 @@ def test_errors():
         out.loss(logits=torch.zeros(B, C))
     with pytest.raises(TypeError, match="model must be a callable"):
         out.loss(3)
+
+
+def test_probability_rows_use_soft_cross_entropy_on_the_clean_half():
+    x, _ = data(5)
+    rows = torch.softmax(torch.randn(B, C, generator=torch.Generator().manual_seed(4)), dim=1)
+    out = RegMixup()(x, rows, rng=3)                      # rows need no num_classes
+    assert out.clean_y is rows
+    logits = torch.randn(2 * B, C, generator=torch.Generator().manual_seed(5))
+    want = (-(rows * F.log_softmax(logits[:B], 1)).sum(1).mean()
+            + -(out.mixed_y * F.log_softmax(logits[B:], 1)).sum(1).mean())
+    torch.testing.assert_close(out.loss(logits=logits), want, rtol=1e-6, atol=1e-6)
+
+
+def test_regmixup_pickles_and_draws_the_same_plan():
+    import pickle
+
+    x, y = data(6)
+    r = RegMixup(mixkit.MixUp(10.0, num_classes=C, lam_mode="sample"), weight=0.3)
+    r2 = pickle.loads(pickle.dumps(r))
+    a, b = r(x, y, rng=7), r2(x, y, rng=7)
+    assert r2.weight == 0.3 and torch.equal(a.mixed_x, b.mixed_x) and torch.equal(a.mixed_y, b.mixed_y)
