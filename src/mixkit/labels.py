@@ -17,8 +17,12 @@ from ._validate import check_probability
 from ._xp import backend, dtype_kind, to_numpy
 from .kernels import blend
 
-__all__ = ["MixedTargets", "as_targets", "check_labels", "check_probabilities", "mix_targets", "one_hot",
-           "smooth_labels"]
+__all__ = ["TARGET_KINDS", "MixedTargets", "as_targets", "check_continuous", "check_labels", "check_probabilities",
+           "mix_continuous", "mix_targets", "one_hot", "smooth_labels"]
+
+#: what a method's ``targets=`` option may say: class labels (indices or probability rows) or
+#: continuous values (regression targets ``(B,)`` or ``(B, D)``)
+TARGET_KINDS = ("classes", "continuous")
 
 
 def _xp(y: Any) -> Any:
@@ -149,6 +153,59 @@ def check_labels(y: Any, batch_size: int, num_classes: int | None, name: str = "
     return y
 
 
+def check_continuous(y: Any, batch_size: int, name: str = "y") -> Any:
+    """Validate continuous targets ``(B,)`` or ``(B, D)`` for a batch of ``batch_size``; return them as a
+    floating array in their library (lists become NumPy).
+
+    Integer targets are accepted and cast to a float: float64 for NumPy, torch's default float dtype
+    for tensors (float32 unless changed). NaN or infinite values raise a ValueError for host arrays;
+    device tensors get the shape and dtype checks only (reading values would stall the device).
+    """
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y, dtype=np.float64) if len(y) else np.zeros(0, dtype=np.float64)
+    shape = tuple(y.shape)
+    letter = dtype_kind(y)
+    if letter in "cObU":
+        raise TypeError(f"{name} has dtype {y.dtype}; continuous targets must be real numbers (float or int)")
+    if len(shape) == 0 or len(shape) > 2:
+        raise ValueError(
+            f"continuous {name} should have shape (batch_size,) or (batch_size, D), but got an array of "
+            f"shape {shape}"
+        )
+    if shape[0] != batch_size:
+        raise ValueError(
+            f"x has batch size {batch_size} but {name} has {shape[0]} targets; give one target per sample"
+        )
+    if letter != "f":
+        kind = backend(y)
+        if kind == "torch":
+            import torch
+
+            y = y.to(torch.get_default_dtype())
+        elif kind == "numpy":
+            y = np.asarray(y, dtype=np.float64)
+        else:
+            y = _xp(y).astype(y, _xp(y).float64)
+    if _on_host(y) and y.shape[0] and (len(shape) == 1 or shape[1]):
+        v = _host_values(y)
+        if not np.all(np.isfinite(v)):
+            bad = "NaN" if np.isnan(v).any() else "an infinite value"
+            raise ValueError(f"continuous {name} holds {bad}; every target must be finite")
+    return y
+
+
+def mix_continuous(y: Any, plan: Any) -> Any:
+    """Continuous targets ``(B,)`` or ``(B, D)`` mixed by ``plan`` (``lam * y + (1 - lam) * y[partner]``,
+    or the plan's own weights), in ``y``'s shape, dtype and library."""
+    shape = tuple(y.shape)
+    xp = _xp(y)
+    width = 1
+    for n in shape[1:]:
+        width *= int(n)
+    flat = xp.reshape(y, (shape[0], width))
+    return xp.reshape(plan.mix_targets(flat), shape)
+
+
 def _check_index_range(y: Any, num_classes: int, name: str) -> None:
     """Class indices in ``[0, num_classes)``, checked for host arrays (a ValueError otherwise)."""
     if y.shape[0] == 0 or not _on_host(y):
@@ -224,7 +281,10 @@ class MixedTargets:
 
     ``y_a``/``y_b``: class indices ``(B,)`` or probabilities ``(B, C)``; ``lam``: float ``(B,)``, in the
     labels' library and device. Use :meth:`dense` for ``(B, C)`` targets, or
-    ``mixkit.torch.mixed_cross_entropy`` for the loss without building them.
+    ``mixkit.torch.mixed_cross_entropy`` for the loss without building them. With
+    ``targets="continuous"``, ``y_a``/``y_b`` are float regression targets ``(B,)`` or ``(B, D)``
+    and :meth:`dense` gives ``lam * y_a + (1 - lam) * y_b`` in their shape (use a regression loss on
+    each side, weighted by ``lam``; the cross-entropy helpers refuse them).
     """
 
     y_a: Any
@@ -232,9 +292,17 @@ class MixedTargets:
     lam: Any
     num_classes: int | None = None
     label_smoothing: float = 0.0
+    targets: str = "classes"
 
     def dense(self, num_classes: int | None = None) -> Any:
-        """Dense targets ``(B, C)``, equal to mixing the one-hot (or given) rows with ``lam``."""
+        """Dense targets ``(B, C)``, equal to mixing the one-hot (or given) rows with ``lam``
+        (continuous targets: ``lam * y_a + (1 - lam) * y_b``, shaped as ``y_a``)."""
+        if self.targets == "continuous":
+            xp = _xp(self.y_a)
+            lam = xp.astype(self.lam, self.y_a.dtype)
+            if len(self.y_a.shape) == 2:
+                lam = xp.reshape(lam, (-1, 1))
+            return lam * self.y_a + (1 - lam) * self.y_b
         c = num_classes if num_classes is not None else self.num_classes
         ta = as_targets(self.y_a, num_classes=c, label_smoothing=self.label_smoothing)
         tb = as_targets(self.y_b, num_classes=c, label_smoothing=self.label_smoothing)
@@ -266,14 +334,15 @@ class MixedTargets:
                 return t.astype(dtype) if dtype is not None and dtype_kind(t) == "f" else t
         else:
             raise TypeError(f"MixedTargets.to needs torch tensors or NumPy arrays, got {type(self.lam).__name__}")
-        return MixedTargets(move(self.y_a), move(self.y_b), move(self.lam), self.num_classes, self.label_smoothing)
+        return MixedTargets(move(self.y_a), move(self.y_b), move(self.lam), self.num_classes, self.label_smoothing,
+                            self.targets)
 
     def __len__(self) -> int:
         return int(self.y_a.shape[0])
 
 
 def pair_targets(y: Any, partner: np.ndarray, lam: np.ndarray, *, num_classes: int | None,
-                 label_smoothing: float) -> MixedTargets:
+                 label_smoothing: float, targets: str = "classes") -> MixedTargets:
     """Build :class:`MixedTargets` for validated labels ``y`` and a plan's ``partner``/``lam``."""
     kind = backend(y)
     if kind == "numpy":
@@ -293,4 +362,4 @@ def pair_targets(y: Any, partner: np.ndarray, lam: np.ndarray, *, num_classes: i
         dev = array_api_compat.device(y)
         y_b = xp.take(y, xp.asarray(partner, device=dev), axis=0)
         lam_arr = xp.asarray(lam, dtype=_float_dtype(y), device=dev)
-    return MixedTargets(y, y_b, lam_arr, num_classes, label_smoothing)
+    return MixedTargets(y, y_b, lam_arr, num_classes, label_smoothing, targets)

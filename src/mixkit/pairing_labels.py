@@ -22,7 +22,8 @@ import numpy as np
 from ._validate import as_generator, check_choice
 from ._xp import to_numpy
 
-__all__ = ["LABEL_PAIRINGS", "ClassCounts", "class_indices", "remix_label_lam", "sample_label_partner"]
+__all__ = ["LABEL_PAIRINGS", "ClassCounts", "class_indices", "kernel_log_weights", "remix_label_lam",
+           "sample_kernel_partner", "sample_label_partner"]
 
 LABEL_PAIRINGS = ("balanced", "intra", "inter")
 
@@ -68,6 +69,38 @@ def sample_label_partner(classes: Any, pairing: str = "balanced", rng: Any = Non
         pick = np.argmax(allowed & (rank == k[:, None]), axis=1)
         partner = np.where(has, pick, partner)
     return partner
+
+
+def kernel_log_weights(y: Any, sigma: float) -> np.ndarray:
+    """Log partner weights ``(B, B)`` of C-Mixup: ``-d(y_i, y_j)^2 / (2 sigma^2)`` for ``j != i``, ``-inf``
+    on the diagonal. ``y``: continuous targets ``(B,)`` or ``(B, D)`` (Euclidean distance); host NumPy."""
+    v = np.asarray(to_numpy(y), dtype=np.float64)
+    v = v.reshape(v.shape[0], -1)
+    sq = np.einsum("ij,ij->i", v, v)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (v @ v.T), 0.0)
+    logw = d2 * (-0.5 / (float(sigma) ** 2))
+    np.fill_diagonal(logw, -np.inf)
+    return logw
+
+
+def sample_kernel_partner(y: Any, sigma: float, rng: Any = None) -> np.ndarray:
+    """C-Mixup partners ``(B,)`` (int64): sample ``i`` draws ``j != i`` with probability proportional to
+    ``exp(-d(y_i, y_j)^2 / (2 sigma^2))`` (Euclidean distance of the targets ``(B,)`` or ``(B, D)``).
+
+    One vectorised draw for the whole batch (the Gumbel-max trick over the ``(B, B)`` log weights, so
+    a tiny ``sigma`` never underflows: the nearest target wins). A batch of one pairs the sample with
+    itself. ``rng``: an int seed, a ``numpy.random.Generator``, a ``SeedSequence`` or None.
+    """
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)) or not (
+        np.isfinite(sigma) and sigma > 0
+    ):
+        raise ValueError(f"sigma must be a positive finite number (the kernel bandwidth), got {sigma!r}")
+    rng = as_generator(rng)
+    b = int(np.shape(to_numpy(y))[0]) if not isinstance(y, (list, tuple)) else len(y)
+    if b <= 1:
+        return np.zeros(b, np.int64)
+    logw = kernel_log_weights(y, float(sigma))
+    return np.argmax(logw + rng.gumbel(size=(b, b)), axis=1).astype(np.int64)
 
 
 class ClassCounts:

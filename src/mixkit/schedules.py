@@ -121,8 +121,9 @@ class Scheduled(Mixer):
             raise ValueError(f"total_epochs must be a positive int, got {total_epochs!r}")
         if isinstance(off_last, bool) or not isinstance(off_last, (int, np.integer)) or not 0 <= off_last <= total_epochs:
             raise ValueError(f"off_last must be an int in [0, total_epochs={total_epochs}], got {off_last!r}")
-        num_classes, smoothing, fmt = mixer._label_config()
-        super().__init__(num_classes=num_classes, p=1.0, label_smoothing=smoothing, label_format=fmt)
+        num_classes, smoothing, fmt, kind = mixer._label_config()
+        super().__init__(num_classes=num_classes, p=1.0, label_smoothing=smoothing, label_format=fmt,
+                         targets=kind)
         self.mixer = mixer
         self.total_epochs = int(total_epochs)
         self.off_last = int(off_last)

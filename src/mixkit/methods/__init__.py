@@ -4,6 +4,7 @@ from ._base import Mixer, apply_plan
 from ._result import Mixed
 from .audio import AudioMixUp, LoudnessPlan
 from .classmix import ClassMix
+from .cmixup import CMixUp
 from .compose import OneOf
 from .cutmix import CutMix, cutmix
 from .label_aware import BalancedMixUp, LabelPairedMix, LabelPlan, Remix
@@ -16,6 +17,7 @@ from .tabular import TabularMixUp, TabularPlan
 __all__ = [
     "AudioMixUp",
     "BalancedMixUp",
+    "CMixUp",
     "ClassMix",
     "CutMix",
     "FMix",

@@ -17,7 +17,15 @@ from .._validate import (
 )
 from .._xp import backend, dtype_kind
 from ..kernels import mix_index_labels
-from ..labels import check_labels, one_hot, pair_targets, smooth_labels
+from ..labels import (
+    TARGET_KINDS,
+    check_continuous,
+    check_labels,
+    mix_continuous,
+    one_hot,
+    pair_targets,
+    smooth_labels,
+)
 from ..pairing import PAIRINGS
 from ..plan import MixPlan
 from ..sampling import LAM_MODES
@@ -52,6 +60,10 @@ class Mixer:
     once and calls it; so does a call of the transform). Labels: class indices ``(B,)`` with ``num_classes``, or probabilities /
     multi-hot ``(B, C)``. ``label_format="dense"`` returns ``(B, C)`` float targets, ``"pair"`` a
     :class:`~mixkit.MixedTargets`. ``label_smoothing`` (default 0) is applied before mixing.
+    ``targets="continuous"`` declares regression targets, float ``(B,)`` or ``(B, D)`` (integers are
+    cast to float64 for NumPy, torch's default float for tensors), mixed by the same plan
+    (``lam * y + (1 - lam) * y[partner]``, a box's kept fraction as ``lam``) and returned in ``y``'s
+    shape; the class options ``num_classes`` and ``label_smoothing`` are then refused.
     """
 
     #: what :meth:`sample` needs besides the batch size and shape: ``"x"`` (the batch), ``"y"`` (the
@@ -67,16 +79,33 @@ class Mixer:
         p: float = 1.0,
         label_smoothing: float = 0.0,
         label_format: str = "dense",
+        targets: str = "classes",
     ) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.p = check_probability(p, "p")
         self.label_smoothing = check_probability(label_smoothing, "label_smoothing")
         self.label_format = check_choice("label_format", label_format, LABEL_FORMATS)
+        self._options(targets=targets)
 
     def _options(self, *, alpha: Any = None, axes: Any = None, lam_mode: str | None = None,
-                 pairing: str | None = None, pairings: tuple[str, ...] = PAIRINGS, lam: Any = None) -> None:
+                 pairing: str | None = None, pairings: tuple[str, ...] = PAIRINGS, lam: Any = None,
+                 targets: str | None = None) -> None:
         """The options the methods share, each checked the same way and set on ``self`` when given:
-        ``alpha`` (> 0), ``axes`` (ints), ``lam_mode``, ``pairing`` (one of ``pairings``), ``lam``."""
+        ``alpha`` (> 0), ``axes`` (ints), ``lam_mode``, ``pairing`` (one of ``pairings``), ``lam``,
+        ``targets`` (``"classes"`` or ``"continuous"``; continuous targets refuse ``num_classes`` and
+        ``label_smoothing``)."""
+        if targets is not None:
+            self.targets = check_choice("targets", targets, TARGET_KINDS)
+            if self.targets == "continuous" and getattr(self, "num_classes", None) is not None:
+                raise ValueError(
+                    f"num_classes={self.num_classes} is a class option, but targets='continuous' declares "
+                    "regression targets; drop num_classes (or use targets='classes')"
+                )
+            if self.targets == "continuous" and getattr(self, "label_smoothing", 0.0):
+                raise ValueError(
+                    f"label_smoothing={self.label_smoothing} is a class option, but targets='continuous' "
+                    "declares regression targets; drop label_smoothing (or use targets='classes')"
+                )
         if alpha is not None:
             self.alpha = check_alpha(alpha)
         if axes is not None:
@@ -109,7 +138,7 @@ class Mixer:
         shape = None if shape is None else tuple(int(s) for s in shape)
         batch_size = check_batch_size(batch_size, shape)
         if y is not None:
-            y = check_labels(y, batch_size, self.num_classes)
+            y = self._check_y(y, batch_size)
         return self._sample(batch_size, as_generator(rng), shape, x=x, y=y, companions=companions)
 
     def _sample(self, batch_size: int, rng: np.random.Generator, shape: tuple[int, ...] | None, *,
@@ -143,7 +172,13 @@ class Mixer:
     # -- labels ----------------------------------------------------------------------------------
     def mix_labels(self, plan: MixPlan, y: Any) -> Any:
         """Labels mixed as ``plan`` mixes the batch: dense ``(B, C)`` or the pair form."""
-        return self._mix_labels(plan, check_labels(y, plan.batch_size, self.num_classes))
+        return self._mix_labels(plan, self._check_y(y, plan.batch_size))
+
+    def _check_y(self, y: Any, batch_size: int, name: str = "y") -> Any:
+        """Labels checked as this method's ``targets`` option says (class labels or continuous)."""
+        if getattr(self, "targets", "classes") == "continuous":
+            return check_continuous(y, batch_size, name)
+        return check_labels(y, batch_size, self.num_classes, name)
 
     def _targets(self, y: Any) -> Any:
         """Dense float targets ``(B, C)`` from checked labels (smoothed when asked)."""
@@ -166,6 +201,11 @@ class Mixer:
 
     def _mix_labels(self, plan: MixPlan, y: Any) -> Any:
         """:meth:`mix_labels` for checked labels."""
+        if getattr(self, "targets", "classes") == "continuous":
+            if self.label_format == "pair":
+                partner, lam = plan.label_pair()
+                return pair_targets(y, partner, lam, num_classes=None, label_smoothing=0.0, targets="continuous")
+            return mix_continuous(y, plan)
         if self.label_format == "pair":
             partner, lam = plan.label_pair()
             return pair_targets(y, partner, lam, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
@@ -187,11 +227,13 @@ class Mixer:
             fields["label_smoothing"] = self.label_smoothing
         if self.label_format != "dense":
             fields["label_format"] = self.label_format
+        if getattr(self, "targets", "classes") != "classes":
+            fields["targets"] = self.targets
         inner = ", ".join(f"{k}={v!r}" for k, v in fields.items())
         return f"{type(self).__name__}({inner})"
 
     def _label_config(self) -> tuple[Any, ...]:
-        return (self.num_classes, self.label_smoothing, self.label_format)
+        return (self.num_classes, self.label_smoothing, self.label_format, getattr(self, "targets", "classes"))
 
 
 def finish_plan(partner: np.ndarray, lam: np.ndarray, applied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

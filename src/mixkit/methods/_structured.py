@@ -215,7 +215,10 @@ def prepare(mixer: Any, x: Any, y: Any, extra: dict[str, Any], *, out: Any, inpl
     call = Call(sample, options, xkey, as_dict, shape, check_out(batch, out, inplace))
     if sample.get("labels") is not None:
         name = "labels" if as_dict else "y"
-        call.labels = sample["labels"] = check_labels(sample["labels"], b, mixer.num_classes, name)
+        check_y = getattr(mixer, "_check_y", None)
+        labels = sample["labels"]
+        call.labels = sample["labels"] = (check_y(labels, b, name) if check_y is not None
+                                          else check_labels(labels, b, mixer.num_classes, name))
     call.companions = {k: v for k, v in sample.items() if k in ALL_COMPANIONS}
     names = set(call.companions)
     sequence = names & set(SEQUENCE_KEYS)

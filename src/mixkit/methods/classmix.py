@@ -52,9 +52,10 @@ class ClassMix(Mixer):
         p: float = 1.0,
         label_smoothing: float = 0.0,
         label_format: str = "dense",
+        targets: str = "classes",
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
-                         label_format=label_format)
+                         label_format=label_format, targets=targets)
         self.fraction = check_probability(fraction, "fraction")
         self._options(axes=axes, pairing=pairing)
         self.ignore_index = None if ignore_index is None else int(ignore_index)

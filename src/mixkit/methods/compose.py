@@ -17,8 +17,8 @@ class OneOf(Mixer):
     """Apply one of ``transforms`` per call, chosen with the probabilities ``weights`` (uniform by default).
 
     Args:
-        transforms: mixkit methods; they must agree on ``num_classes``, ``label_smoothing`` and
-            ``label_format``, so the labels mean the same whichever is chosen.
+        transforms: mixkit methods; they must agree on ``num_classes``, ``label_smoothing``,
+            ``label_format`` and ``targets``, so the labels mean the same whichever is chosen.
         weights: one non-negative number per transform, renormalised to the choice probabilities.
         p: the probability of mixing a call at all, as everywhere (a call not mixed keeps every sample
             as it is); the chosen transform's own ``p`` then applies as well.
@@ -38,7 +38,7 @@ class OneOf(Mixer):
         configs = {t._label_config() for t in transforms}
         if len(configs) > 1:
             raise ValueError(
-                "the transforms in OneOf disagree on num_classes / label_smoothing / label_format "
+                "the transforms in OneOf disagree on num_classes / label_smoothing / label_format / targets "
                 f"({sorted(map(str, configs))}); give them the same label settings"
             )
         if p is not None and not isinstance(p, (int, float, np.integer, np.floating)):
@@ -60,8 +60,9 @@ class OneOf(Mixer):
             if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
                 raise ValueError(f"weights must be non-negative finite numbers with a positive sum, got {w.tolist()}")
             w = w / w.sum()
-        num_classes, smoothing, fmt = configs.pop()
-        super().__init__(num_classes=num_classes, p=p, label_smoothing=smoothing, label_format=fmt)
+        num_classes, smoothing, fmt, kind = configs.pop()
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=smoothing, label_format=fmt,
+                         targets=kind)
         self.transforms = transforms
         self.weights = w
 

@@ -87,9 +87,10 @@ class CutMix(Mixer):
         min_max: tuple[float, float] | None = None,
         label_smoothing: float = 0.0,
         label_format: str = "dense",
+        targets: str = "classes",
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
-                         label_format=label_format)
+                         label_format=label_format, targets=targets)
         self.lam = None
         self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, lam=lam)
         if min_max is not None:

@@ -102,9 +102,15 @@ class LabelPairedMix(Mixer):
 
     def __init__(self, alpha: float = 1.0, *, pairing: str = "balanced", base: Mixer | None = None,
                  lam_mode: str = "sample", num_classes: int | None = None, p: float = 1.0,
-                 label_smoothing: float = 0.0, label_format: str = "dense") -> None:
-        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
+                 label_smoothing: float = 0.0, label_format: str = "dense", targets: str = "classes") -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format,
+                         targets=targets)
         self._options(alpha=alpha, pairing=pairing, pairings=LABEL_PAIRINGS + PAIRINGS, lam_mode=lam_mode)
+        if self.targets == "continuous" and self.pairing in LABEL_PAIRINGS:
+            raise ValueError(
+                f"pairing={self.pairing!r} draws partners by class, but targets='continuous' has no classes; "
+                "use a label-blind pairing ('shuffle', 'pairs', 'flip') or CMixUp for regression targets"
+            )
         if base is not None:
             if not isinstance(base, Mixer) or isinstance(base, LabelPairedMix):
                 raise TypeError(
@@ -167,9 +173,9 @@ class BalancedMixUp(LabelPairedMix):
 
     def __init__(self, alpha: float = 0.2, *, pairing: str = "balanced", base: Mixer | None = None,
                  lam_mode: str = "sample", num_classes: int | None = None, p: float = 1.0,
-                 label_smoothing: float = 0.0, label_format: str = "dense") -> None:
+                 label_smoothing: float = 0.0, label_format: str = "dense", targets: str = "classes") -> None:
         super().__init__(alpha, pairing=pairing, base=base, lam_mode=lam_mode, num_classes=num_classes, p=p,
-                         label_smoothing=label_smoothing, label_format=label_format)
+                         label_smoothing=label_smoothing, label_format=label_format, targets=targets)
 
     def _lam(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         n = 1 if self.lam_mode == "batch" else batch_size
@@ -196,9 +202,12 @@ class Remix(LabelPairedMix):
     def __init__(self, alpha: float = 1.0, *, kappa: float = 3.0, tau: float = 0.5, counts: Any = None,
                  pairing: str = "shuffle", base: Mixer | None = None, lam_mode: str = "sample",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
-                 label_format: str = "dense") -> None:
+                 label_format: str = "dense", targets: str = "classes") -> None:
         super().__init__(alpha, pairing=pairing, base=base, lam_mode=lam_mode, num_classes=num_classes, p=p,
-                         label_smoothing=label_smoothing, label_format=label_format)
+                         label_smoothing=label_smoothing, label_format=label_format, targets=targets)
+        if self.targets == "continuous":
+            raise ValueError("Remix moves labels towards the minority class, so it needs class labels; "
+                             "targets='continuous' has no classes")
         kappa_f = _finite_float("kappa", kappa)
         if kappa_f < 1.0:
             raise ValueError(f"kappa must be >= 1 (a ratio of class counts), got {kappa_f}")

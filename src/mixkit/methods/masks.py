@@ -53,9 +53,10 @@ class _MaskMixer(Mixer):
         p: float = 1.0,
         label_smoothing: float = 0.0,
         label_format: str = "dense",
+        targets: str = "classes",
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
-                         label_format=label_format)
+                         label_format=label_format, targets=targets)
         self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing)
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -179,9 +180,9 @@ class FMix(_MaskMixer):
     def __init__(self, alpha: float = 1.0, *, decay_power: float = 3.0, max_soft: float = 0.0,
                  axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
-                 label_format: str = "dense") -> None:
+                 label_format: str = "dense", targets: str = "classes") -> None:
         super().__init__(alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
-                         label_smoothing=label_smoothing, label_format=label_format)
+                         label_smoothing=label_smoothing, label_format=label_format, targets=targets)
         self.decay_power = check_positive(decay_power, "decay_power")
         if isinstance(max_soft, bool) or not isinstance(max_soft, (int, float)) or not 0.0 <= max_soft <= 0.5:
             raise ValueError(f"max_soft must be a number in [0, 0.5], got {max_soft!r}")
@@ -229,9 +230,9 @@ class SmoothMix(_MaskMixer):
     def __init__(self, *, sigma: tuple[float, float] = (0.15, 0.35), shape: str = "circle",
                  axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
-                 label_format: str = "dense") -> None:
+                 label_format: str = "dense", targets: str = "classes") -> None:
         super().__init__(1.0, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
-                         label_smoothing=label_smoothing, label_format=label_format)
+                         label_smoothing=label_smoothing, label_format=label_format, targets=targets)
         self.sigma = check_range("sigma", sigma, 1e-6, 10.0)
         self.shape = check_choice("shape", shape, SMOOTH_SHAPES)
 
@@ -278,9 +279,9 @@ class GridMix(_MaskMixer):
     def __init__(self, alpha: float = 1.0, *, grid: tuple[int, int] = (2, 6),
                  axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
-                 label_format: str = "dense") -> None:
+                 label_format: str = "dense", targets: str = "classes") -> None:
         super().__init__(alpha, axes=axes, lam_mode=lam_mode, pairing=pairing, num_classes=num_classes, p=p,
-                         label_smoothing=label_smoothing, label_format=label_format)
+                         label_smoothing=label_smoothing, label_format=label_format, targets=targets)
         self.grid = check_range("grid", grid, 1, 10_000, integer=True)
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -332,8 +333,9 @@ class SaliencyMix(Mixer):
     def __init__(self, alpha: float = 1.0, *, saliency: str | SaliencyFn = "spectral",
                  axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
-                 label_format: str = "dense") -> None:
-        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
+                 label_format: str = "dense", targets: str = "classes") -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format,
+                         targets=targets)
         self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing)
         if not callable(saliency):
             check_choice("saliency", saliency, ("spectral",))

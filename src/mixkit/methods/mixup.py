@@ -42,9 +42,10 @@ class MixUp(Mixer):
         majority: bool = False,
         label_smoothing: float = 0.0,
         label_format: str = "dense",
+        targets: str = "classes",
     ) -> None:
         super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing,
-                         label_format=label_format)
+                         label_format=label_format, targets=targets)
         self.lam = None
         self._options(alpha=alpha, lam_mode=lam_mode, pairing=pairing, lam=lam)
         self.majority = bool(majority)

@@ -212,8 +212,9 @@ class Mosaic(Mixer):
     takes_partners = False
 
     def __init__(self, *, centre_range: tuple[float, float] = (0.25, 0.75), axes: tuple[int, int] = (-2, -1),
-                 num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0) -> None:
-        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing)
+                 num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
+                 targets: str = "classes") -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, targets=targets)
         try:
             lo, hi = (float(v) for v in centre_range)
         except (TypeError, ValueError):

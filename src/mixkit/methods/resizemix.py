@@ -388,8 +388,9 @@ class ResizeMix(Mixer):
     def __init__(self, *, scale: tuple[float, float] = (0.1, 0.8), interpolation: str = "linear",
                  axes: int | tuple[int, ...] = (-2, -1), lam_mode: str = "batch", pairing: str = "shuffle",
                  num_classes: int | None = None, p: float = 1.0, label_smoothing: float = 0.0,
-                 label_format: str = "dense") -> None:
-        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format)
+                 label_format: str = "dense", targets: str = "classes") -> None:
+        super().__init__(num_classes=num_classes, p=p, label_smoothing=label_smoothing, label_format=label_format,
+                         targets=targets)
         self.scale = check_range("scale", scale, 0.0, 1.0)
         self.interpolation = check_choice("interpolation", interpolation, INTERPOLATIONS)
         self._options(axes=axes, lam_mode=lam_mode, pairing=pairing)

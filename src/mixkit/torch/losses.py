@@ -49,6 +49,7 @@ def mixed_cross_entropy(logits: torch.Tensor, targets: Any, *, reduction: str = 
                 f"targets must be a (B, C) tensor or mixkit.MixedTargets, got {type(targets).__name__}"
             )
         return soft_cross_entropy(logits, targets, reduction=reduction)
+    _refuse_continuous(targets, "mixed_cross_entropy")
     if logits.ndim != 2 or logits.shape[0] != len(targets):
         raise ValueError(
             f"logits must have shape (B, C) with B={len(targets)} to match the targets, got {tuple(logits.shape)}"
@@ -67,6 +68,15 @@ def mixed_cross_entropy(logits: torch.Tensor, targets: Any, *, reduction: str = 
 
     loss = lam * one(targets.y_a) + (1.0 - lam) * one(targets.y_b)
     return _reduce(loss, reduction)
+
+
+def _refuse_continuous(targets: MixedTargets, name: str) -> None:
+    if getattr(targets, "targets", "classes") == "continuous":
+        raise ValueError(
+            f"{name} takes class labels, but these MixedTargets hold continuous (regression) targets; use a "
+            "regression loss on each side, lam * loss(pred, y_a) + (1 - lam) * loss(pred, y_b), or on "
+            "targets.dense()"
+        )
 
 
 def _multi_hot_rows(y: Any, logits: torch.Tensor, num_classes: int | None, eps: float, name: str) -> torch.Tensor:
@@ -130,6 +140,7 @@ def mixed_binary_cross_entropy(logits: torch.Tensor, targets: Any, *, reduction:
         raise ValueError(
             f"logits must have shape (B, C) with B={len(targets)} to match the targets, got {tuple(logits.shape)}"
         )
+    _refuse_continuous(targets, "mixed_binary_cross_entropy")
     eps = targets.label_smoothing
     ta = _multi_hot_rows(targets.y_a, logits, targets.num_classes, eps, "targets.y_a")
     tb = _multi_hot_rows(targets.y_b, logits, targets.num_classes, eps, "targets.y_b")
