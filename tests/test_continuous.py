@@ -314,3 +314,17 @@ def test_cmixup_errors():
         mixkit.CMixUp(sigma=1.0, base=mixkit.SaliencyMix())
     with pytest.raises(ValueError, match="sigma must be a positive finite number"):
         sample_kernel_partner(np.zeros(3), -1.0)
+
+
+def test_manifold_mixup_mixes_continuous_targets_with_its_plan():
+    from mixkit.torch import ManifoldMixup
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    x = torch.randn(B, 3)
+    y = torch.randn(B, 2)
+    for mixer in (mixkit.MixUp(lam_mode="sample", targets="continuous"), mixkit.CMixUp(sigma=1.0)):
+        mm = ManifoldMixup(model, layers=["0"], mixer=mixer)
+        out, y_mixed = mm(x, y, rng=3)
+        assert out.shape == (B, 2)
+        np.testing.assert_allclose(y_mixed.numpy(), _want(mm.last_plan, y.numpy()), rtol=1e-6)

@@ -117,10 +117,8 @@ class ManifoldMixup:
         if first is None:
             raise TypeError(f"x must be a tensor or a dict/sequence holding tensors, got {type(x).__name__}")
         batch = int(first.shape[0])
-        if y is not None:
-            from ..labels import check_labels
-
-            check_labels(y, batch, self.mixer.num_classes)
+        if y is not None:  # as the mixer reads them (class labels, or continuous targets)
+            y = self.mixer._check_y(y, batch)
         state: dict[str, Any] = {"plan": None, "partner": None}
 
         def mix(h: torch.Tensor) -> torch.Tensor:
