@@ -4,6 +4,8 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mixkit
 from mixkit.pairing_labels import kernel_log_weights, sample_kernel_partner
@@ -328,3 +330,37 @@ def test_manifold_mixup_mixes_continuous_targets_with_its_plan():
         out, y_mixed = mm(x, y, rng=3)
         assert out.shape == (B, 2)
         np.testing.assert_allclose(y_mixed.numpy(), _want(mm.last_plan, y.numpy()), rtol=1e-6)
+
+
+CONTINUOUS_METHODS = {
+    "MixUp": lambda p, fmt: mixkit.MixUp(0.4, lam_mode="sample", p=p, label_format=fmt, targets="continuous"),
+    "CutMix": lambda p, fmt: mixkit.CutMix(1.0, lam_mode="sample", p=p, label_format=fmt, targets="continuous"),
+    "GridMix": lambda p, fmt: mixkit.GridMix(p=p, label_format=fmt, targets="continuous"),
+    "CMixUp": lambda p, fmt: mixkit.CMixUp(sigma=0.7, p=p, label_format=fmt),
+    "CMixUp(base=FMix)": lambda p, fmt: mixkit.CMixUp(sigma=0.7, base=mixkit.FMix(), p=p, label_format=fmt),
+    "OneOf": lambda p, fmt: mixkit.OneOf([mixkit.CMixUp(sigma=2.0, label_format=fmt),
+                                          mixkit.CutMix(label_format=fmt, targets="continuous")], p=p),
+}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(name=st.sampled_from(sorted(CONTINUOUS_METHODS)), b=st.sampled_from([0, 1, 2, 3, 7]),
+       width=st.sampled_from([None, 1, 3]), lib=st.sampled_from(["numpy", "torch"]),
+       p=st.sampled_from([0.0, 0.5, 1.0]), fmt=st.sampled_from(["dense", "pair"]), seed=st.integers(0, 10**6))
+def test_fuzz_continuous_targets_are_the_plan_applied(name, b, width, lib, p, fmt, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.random((b, 1, 6, 6))
+    y = rng.normal(size=(b,) if width is None else (b, width)) * 10
+    t = CONTINUOUS_METHODS[name](p, fmt)
+    plan = t.sample(b, rng=seed, shape=x.shape, y=y)
+    if b > 1 and name.startswith("CMixUp"):
+        mixed = plan.lam < 1
+        assert np.all(plan.partner[mixed] != np.arange(b)[mixed])
+    xs, ys = (x, y) if lib == "numpy" else (torch.tensor(x), torch.tensor(y))
+    res = t(xs, ys, rng=seed)
+    out = res.y.dense() if fmt == "pair" else res.y
+    out = out if lib == "numpy" else out.numpy()
+    assert out.shape == y.shape
+    np.testing.assert_allclose(out, _want(plan, y), rtol=1e-10, atol=1e-10)
+    got_x = res.x if lib == "numpy" else res.x.numpy()
+    np.testing.assert_allclose(got_x, plan.apply(x), rtol=1e-12, atol=1e-12)
