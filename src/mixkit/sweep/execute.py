@@ -15,7 +15,6 @@ import re
 import signal
 import socket
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -43,9 +42,31 @@ __all__ = [
 _STARTED = "started"  # a worker's first message: it is up and has its training function
 _WORKER_ERROR = "worker-error"  # a worker that could not start (its message says why)
 _SWEEP_DIR = str(Path(__file__).resolve().parent)
+
+
+class _Flag:
+    """A flag a signal handler may read and set: a plain attribute, no lock. (A handler that set a
+    ``threading.Event`` would take its lock; a second Ctrl-C arriving while the first handler holds
+    it runs the handler again in the same thread, which then waits on that lock forever.)"""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def set(self) -> None:
+        self.on = True
+
+    def clear(self) -> None:
+        self.on = False
+
+    def is_set(self) -> bool:
+        return self.on
+
+
 # set while a worker runs a user's training function: Ctrl-C raises KeyboardInterrupt there at once
 # (that code never reaches the sweep's safe points)
-_RAISE_ON_SIGINT = threading.Event()
+_RAISE_ON_SIGINT = _Flag()
 
 
 @dataclass(frozen=True)
@@ -156,11 +177,12 @@ def _worker(job: Job, todo: Any, done: Any) -> None:
     reference trainer. Raised at any bytecode instead, a KeyboardInterrupt that lands in a garbage
     collector callback (SQLAlchemy has some) is printed and swallowed, and the worker runs on. A
     user's training function has no safe points: while it runs, Ctrl-C raises there at once."""
-    interrupted = threading.Event()
+    interrupted = _Flag()
 
-    def on_sigint(*_: Any) -> None:
+    def on_sigint(*_: Any) -> None:  # takes no lock: it may run again inside itself
         interrupted.set()
         if _RAISE_ON_SIGINT.is_set():
+            _RAISE_ON_SIGINT.clear()  # one KeyboardInterrupt per trial; a second Ctrl-C only sets the flag
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_sigint)
