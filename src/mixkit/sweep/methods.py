@@ -17,7 +17,7 @@ from typing import Any
 import mixkit
 
 from .errors import SweepError
-from .text_models import HiddenMix
+from .variants import model_strategies
 
 __all__ = ["Strategy", "available_methods", "parse_alphas", "resolve_strategies", "split_list"]
 
@@ -158,7 +158,7 @@ def resolve_strategies(
     specs = split_list(methods) if isinstance(methods, str) else [s.strip() for s in methods]
     if not specs:
         raise SweepError("--methods is empty; give a comma list such as none,mixup,cutmix")
-    known = {"tmix": HiddenMix, **available_methods()}  # tmix: hidden-state mixing in the model
+    known = {**model_strategies(), **available_methods()}  # tmix etc.: strategies that run the model
     listing = ", ".join([NONE, *sorted(known)])
     out: list[Strategy] = []
     for spec in specs:
