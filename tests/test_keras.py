@@ -276,3 +276,38 @@ def test_jax_arrays_in_the_core_kernels_under_jit():
         got = jax.jit(lambda a, plan=plan: mixkit.apply_plan(plan, a))(jnp.asarray(x))
         assert isinstance(got, jax.Array)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("Layer", [MixUp, CutMix])
+@pytest.mark.parametrize("tshape", [(8,), (8, 3)])
+def test_continuous_targets_are_mixed_with_the_inputs_weights(Layer, tshape):
+    x, _ = batch()
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=tshape).astype("float32")
+    layer = Layer(1.0, lam_mode="sample", seed=4, targets="continuous")
+    # the labels' weights, read from a one-hot copy of the same call (same seed and step)
+    _, onehot = Layer(1.0, lam_mode="sample", seed=4)(x, np.eye(8, dtype="float32"), step=7)
+    xm, ym = layer(x, y, step=7)
+    w = numpy(onehot)  # row i: weight of sample j in output i
+    expected = w @ (y if y.ndim == 2 else y[:, None])
+    assert numpy(ym).shape == tshape
+    np.testing.assert_allclose(numpy(ym).reshape(expected.shape), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(numpy(xm), numpy(Layer(1.0, lam_mode="sample", seed=4)(x, step=7)))
+    assert layer.get_config()["targets"] == "continuous"
+    assert Layer.from_config(layer.get_config()).targets == "continuous"
+
+
+def test_continuous_targets_bad_inputs():
+    x, _ = batch(b=4)
+    with pytest.raises(ValueError, match="targets must be one of 'classes', 'continuous'; got 'regression'"):
+        MixUp(targets="regression")
+    with pytest.raises(ValueError, match="num_classes=3 is a class option, but targets='continuous'"):
+        MixUp(num_classes=3, targets="continuous")
+    with pytest.raises(ValueError, match="continuous targets hold NaN; every target must be finite"):
+        MixUp(seed=0, targets="continuous")(x, np.array([0.0, np.nan, 1.0, 2.0], "float32"))
+    with pytest.raises(ValueError, match="continuous targets hold an infinite value"):
+        MixUp(seed=0, targets="continuous")(x, np.array([0.0, np.inf, 1.0, 2.0], "float32"))
+    with pytest.raises(ValueError, match=r"shape \(batch_size,\) or \(batch_size, D\), but got a tensor of shape \(4, 1, 1\)"):
+        MixUp(seed=0, targets="continuous")(x, np.zeros((4, 1, 1), "float32"))
+    with pytest.raises(ValueError, match="x has batch size 4 but the targets have 3 rows"):
+        MixUp(seed=0, targets="continuous")(x, np.zeros(3, "float32"))

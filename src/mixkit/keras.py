@@ -7,7 +7,8 @@ imports keras.
 
 Call: ``x_mixed, y_mixed = layer(x, y, training=True, step=None)``; ``x`` is a batch ``(B, ...)``
 (float or integer images; integer batches are blended in float32 and rounded), ``y`` one-hot or
-probability rows ``(B, C)`` (or class indices ``(B,)`` when ``num_classes`` is given). Convention:
+probability rows ``(B, C)`` (or class indices ``(B,)`` when ``num_classes`` is given; or, with
+``targets="continuous"``, regression targets ``(B,)`` or ``(B, D)`` mixed in the same proportions). Convention:
 ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, the same for the labels; ``lam`` is the
 weight of the sample's own data. ``training=False`` returns the inputs unchanged.
 
@@ -39,6 +40,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 from ._validate import check_alpha, check_choice
+from .labels import TARGET_KINDS
 
 __all__ = ["CutMix", "MixUp"]
 
@@ -49,14 +51,20 @@ class _Mix(keras.layers.Layer):
     """Shared by the layers: the seed generator, label handling and the ``call`` protocol."""
 
     def __init__(self, alpha: float = 1.0, *, lam_mode: str = "batch", num_classes: int | None = None,
-                 seed: int | None = None, **kwargs: Any) -> None:
+                 seed: int | None = None, targets: str = "classes", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.alpha = check_alpha(alpha)
         self.lam_mode = check_choice("lam_mode", lam_mode, LAM_MODES)
+        self.targets = check_choice("targets", targets, TARGET_KINDS)
         if num_classes is not None and (
             isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1
         ):
             raise ValueError(f"num_classes must be a positive int or None, got {num_classes!r}")
+        if num_classes is not None and self.targets == "continuous":
+            raise ValueError(
+                f"num_classes={num_classes} is a class option, but targets='continuous' declares regression "
+                "targets; drop num_classes (or use targets='classes')"
+            )
         self.num_classes = None if num_classes is None else int(num_classes)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
@@ -96,7 +104,7 @@ class _Mix(keras.layers.Layer):
         x_out, lam = self._mix_inputs(x, partner, b, seeds)
         if y is None:
             return x_out
-        lam_y = ops.cast(ops.expand_dims(lam, 1), y.dtype)
+        lam_y = ops.cast(ops.reshape(lam, (-1,) + (1,) * (len(y.shape) - 1)), y.dtype)
         y_out = lam_y * y + (1.0 - lam_y) * ops.take(y, partner, axis=0)
         return x_out, y_out
 
@@ -108,9 +116,12 @@ class _Mix(keras.layers.Layer):
         return x_shape, y_shape
 
     def _targets(self, x: Any, y: Any) -> Any:
-        """Dense float targets ``(B, C)``; a clear error for anything that is not one-hot/probabilities."""
+        """Dense float targets ``(B, C)``; a clear error for anything that is not one-hot/probabilities.
+        With ``targets="continuous"``: float targets ``(B,)`` or ``(B, D)``, finite."""
         y = ops.convert_to_tensor(y)
         dtype = keras.backend.standardize_dtype(y.dtype)
+        if self.targets == "continuous":
+            return self._continuous(x, y, dtype)
         if len(y.shape) == 1:
             if self.num_classes is None:
                 raise ValueError(
@@ -135,9 +146,28 @@ class _Mix(keras.layers.Layer):
         _check_probabilities(y)
         return y
 
+    def _continuous(self, x: Any, y: Any, dtype: str) -> Any:
+        if len(y.shape) not in (1, 2):
+            raise ValueError(
+                "continuous targets must have shape (batch_size,) or (batch_size, D), but got a tensor of "
+                f"shape {tuple(y.shape)}"
+            )
+        if x.shape[0] is not None and y.shape[0] is not None and x.shape[0] != y.shape[0]:
+            raise ValueError(f"x has batch size {x.shape[0]} but the targets have {y.shape[0]} rows")
+        if "float" not in dtype:
+            if "int" not in dtype and dtype != "bool":
+                raise TypeError(f"continuous targets must be real numbers, got dtype {dtype}")
+            y = ops.cast(y, "float32")
+        v = _concrete(y)
+        if v is not None and v.size and not np.all(np.isfinite(v)):
+            bad = "NaN" if np.isnan(v).any() else "an infinite value"
+            raise ValueError(f"continuous targets hold {bad}; every target must be finite")
+        return y
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(alpha=self.alpha, lam_mode=self.lam_mode, num_classes=self.num_classes, seed=self.seed)
+        config.update(alpha=self.alpha, lam_mode=self.lam_mode, num_classes=self.num_classes, seed=self.seed,
+                      targets=self.targets)
         return config
 
     def _mix_inputs(self, x: Any, partner: Any, b: Any, seeds: Any) -> tuple[Any, Any]:
@@ -225,6 +255,8 @@ class MixUp(_Mix):
         alpha: ``lam ~ Beta(alpha, alpha)``.
         lam_mode: ``"batch"`` (one ``lam`` per call) or ``"sample"`` (one per sample).
         num_classes: lets ``y`` be class indices ``(B,)`` (made one-hot); else ``y`` is ``(B, C)``.
+        targets: ``"classes"`` (default) or ``"continuous"``: regression targets ``(B,)`` or ``(B, D)``,
+            mixed as ``lam * y + (1 - lam) * y[partner]`` (CutMix: ``lam`` the kept fraction).
         seed: seeds the layer's ``keras.random.SeedGenerator`` (None: unseeded), and the step seeds of
             ``call(..., step=)`` (see the module notes: reproducible under a parallel ``tf.data`` map).
     """
