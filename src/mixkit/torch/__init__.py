@@ -1,5 +1,5 @@
 """PyTorch glue: the DataLoader collate (``MixCollate``), DDP mixing (``DistributedMix``), hidden-state
-mixing, MixMatch, RegMixup and losses for mixed targets (soft-target and multi-label). Importing this
+mixing, MixMatch, RegMixup, PuzzleMix and losses for mixed targets (soft-target and multi-label). Importing this
 module imports torch."""
 
 from .collate import MixCollate
@@ -7,6 +7,7 @@ from .distributed import DistributedMix, current_rank, rank_generator
 from .losses import mixed_binary_cross_entropy, mixed_cross_entropy, soft_cross_entropy
 from .manifold import ManifoldMixup
 from .mixmatch import MixMatch, MixMatchLoss, sharpen
+from .puzzlemix import PuzzleMix
 from .regmixup import RegMixup, RegMixupBatch
 from .saliency import gradient_saliency
 
@@ -16,6 +17,7 @@ __all__ = [
     "MixCollate",
     "MixMatch",
     "MixMatchLoss",
+    "PuzzleMix",
     "RegMixup",
     "RegMixupBatch",
     "current_rank",
