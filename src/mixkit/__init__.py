@@ -8,7 +8,7 @@ sample's own data. Every transform call ``t(x, y, **companions)`` returns a :cla
 """
 
 from .companions import MixedMasks, convert_boxes
-from .kernels import blend, box_mask, mask_mix, paste
+from .kernels import blend, blend_many, box_mask, mask_mix, paste
 from .labels import MixedTargets, as_targets, mix_targets, one_hot, smooth_labels
 from .methods import (
     AudioMixUp,
@@ -40,7 +40,7 @@ from .methods import (
 )
 from .pairing import sample_partner
 from .pairing_labels import ClassCounts, sample_label_partner
-from .plan import BoxPlan, MaskPlan, MixPlan, plan_from_dict
+from .plan import BoxPlan, MaskPlan, MixPlan, MultiMixPlan, plan_from_dict
 from .sampling import sample_lam
 from .schedules import Scheduled
 
@@ -78,6 +78,7 @@ __all__ = [
     "Mixer",
     "Mosaic",
     "MosaicPlan",
+    "MultiMixPlan",
     "OneOf",
     "Remix",
     "ResizeMix",
@@ -91,6 +92,7 @@ __all__ = [
     "apply_plan",
     "as_targets",
     "blend",
+    "blend_many",
     "box_mask",
     "convert_boxes",
     "cutmix",

@@ -27,9 +27,10 @@ import numpy as np
 from .companions import boxes as _boxes
 from .companions import segmentation as _segmentation
 from .companions import sequences as _sequences
-from .kernels import blend, mask_mix, paste
+from .kernels import MAX_SOURCES, blend, blend_many, mask_mix, paste
 
-__all__ = ["ALL_COMPANIONS", "BoxPlan", "MaskPlan", "MixPlan", "plan_from_dict", "register_plan_type"]
+__all__ = ["ALL_COMPANIONS", "BoxPlan", "MaskPlan", "MixPlan", "MultiMixPlan", "plan_from_dict",
+           "register_plan_type"]
 
 #: Every companion a batch can carry (the keyword names of a call and keys of a dict sample).
 ALL_COMPANIONS = frozenset(
@@ -124,6 +125,12 @@ class MixPlan:
     @property
     def batch_size(self) -> int:
         return int(self.partner.shape[0])
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight of each source, float64 ``(B, 2)``: ``lam`` (the sample's own) and ``1 - lam``
+        (its partner's); rows sum to 1. Plans of more sources give ``(B, k)``, own weight first."""
+        return np.stack([self.lam, 1.0 - self.lam], axis=1)
 
     # -- the protocol every plan type follows ---------------------------------------------------
     def check_fits(self, shape: tuple[int, ...]) -> None:
@@ -305,7 +312,114 @@ class MaskPlan(MixPlan):
         return out
 
 
-_PLAN_TYPES = {cls.__name__: cls for cls in (MixPlan, BoxPlan, MaskPlan)}
+@dataclass(frozen=True, eq=False, repr=False)
+class MultiMixPlan(MixPlan):
+    """A blend of ``k >= 3`` samples: ``out[i] = sum_j weights[i, j] * x[sources[i, j]]``.
+
+    ``partner``: int64 ``(B, k - 1)``, the other sources of each sample; ``weights``: float64
+    ``(B, k)`` in [0, 1], rows summing to 1, ``weights[:, 0]`` the sample's own weight (so ``lam``,
+    ``(B,)``, is ``weights[:, 0]``, the convention of every plan). ``sources`` is ``(B, k)``: the
+    sample itself, then its partners. Labels are mixed with the same weights (dense targets only: a
+    sample has more than one partner, so there is no pair form). It carries no companions.
+    """
+
+    partner: np.ndarray
+    lam: Any = None  # derived: weights[:, 0]; given, it must equal that column
+    weights: Any = None
+
+    geometry: ClassVar[str | None] = None
+    companions: ClassVar[frozenset[str]] = frozenset()
+    pairwise: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.weights is None:
+            raise ValueError("a MultiMixPlan needs weights (B, k), the sample's own weight first")
+        partner = _indices("partner", self.partner)
+        weights = _frozen(self.weights, np.float64)
+        if weights.ndim != 2 or partner.ndim != 2 or weights.shape[0] != partner.shape[0] \
+                or weights.shape[1] != partner.shape[1] + 1:
+            raise ValueError(
+                f"a MultiMixPlan needs partner (B, k - 1) and weights (B, k); got {partner.shape} and "
+                f"{weights.shape}"
+            )
+        k = weights.shape[1]
+        if not 3 <= k <= MAX_SOURCES:
+            raise ValueError(
+                f"a MultiMixPlan mixes k = 3..{MAX_SOURCES} sources, got k = {k}; two sources are a MixPlan"
+            )
+        b = partner.shape[0]
+        if b and (partner.min() < 0 or partner.max() >= b):
+            raise ValueError(f"partner indices must lie in [0, {b}); got {partner.min()}..{partner.max()}")
+        if b and not (np.all(weights >= 0) and np.all(weights <= 1)):  # False for NaN too
+            raise ValueError("weights must lie in [0, 1] for every sample and source")
+        if b and np.max(np.abs(weights.sum(axis=1) - 1.0)) > 1e-6:
+            row = int(np.argmax(np.abs(weights.sum(axis=1) - 1.0)))
+            raise ValueError(
+                f"each row of weights must sum to 1; row {row} sums to {weights[row].sum():.6g}"
+            )
+        own = weights[:, 0].copy()
+        if self.lam is not None:
+            lam = np.asarray(self.lam, dtype=np.float64)
+            if lam.shape != own.shape or not np.array_equal(lam, own):
+                raise ValueError("lam of a MultiMixPlan is weights[:, 0]; leave it out or pass that column")
+        object.__setattr__(self, "partner", partner)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "lam", _frozen(own, np.float64))
+
+    @property
+    def k(self) -> int:
+        """Sources per output sample (the sample itself and ``k - 1`` partners)."""
+        return int(self.weights.shape[1])
+
+    @property
+    def sources(self) -> np.ndarray:
+        """int64 ``(B, k)``: the sample's own index, then its partners."""
+        return np.concatenate([np.arange(self.batch_size, dtype=np.int64)[:, None], self.partner], axis=1)
+
+    def _apply(self, x: Any, out: Any) -> Any:
+        return blend_many(x, self.sources, self.weights, out=out)
+
+    def mix_targets(self, targets: Any) -> Any:
+        """Dense float targets ``(B, C)`` mixed as the batch is: ``sum_j weights[:, j] * t[sources[:, j]]``."""
+        return blend_many(targets, self.sources, self.weights)
+
+    def with_partner(self, partner: np.ndarray) -> MixPlan:
+        raise ValueError(
+            f"a MultiMixPlan mixes each sample with {self.k - 1} partners, but partners drawn elsewhere "
+            "(label-aware pairing, C-Mixup) are one per sample; use MixUp with k=2 there"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (``partner``, ``weights`` and ``k``, which an empty batch's lists cannot show)."""
+        return {"type": type(self).__name__, "partner": self.partner.tolist(),
+                "weights": self.weights.tolist(), "k": self.k}
+
+    @classmethod
+    def _from_dict(cls, data: dict[str, Any]) -> MultiMixPlan:
+        data = dict(data)
+        k = data.pop("k", None)
+        unknown = sorted(set(data) - {"partner", "weights", "lam"})
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown} for MultiMixPlan; its fields are ['k', 'partner', 'weights']")
+        if "partner" not in data or "weights" not in data:
+            raise ValueError("a MultiMixPlan dict needs 'partner' and 'weights'")
+        partner, weights = np.asarray(data["partner"]), np.asarray(data["weights"], dtype=np.float64)
+        if k is not None:
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+                raise TypeError(f"k must be an int, got {k!r}")
+            if partner.size == 0:
+                partner = partner.reshape(0, int(k) - 1).astype(np.int64)
+            if weights.size == 0:
+                weights = weights.reshape(0, int(k))
+        return cls(partner=partner, weights=weights, lam=data.get("lam"))
+
+    def __repr__(self) -> str:
+        w = np.round(self.weights[:2], 3).tolist()
+        more = ", ..." if self.batch_size > 2 else ""
+        return f"MultiMixPlan(batch_size={self.batch_size}, k={self.k}, weights={w}{more})"
+
+
+_PLAN_TYPES = {cls.__name__: cls for cls in (MixPlan, BoxPlan, MaskPlan, MultiMixPlan)}
 
 
 def register_plan_type(cls: type) -> type:
@@ -323,6 +437,8 @@ def plan_from_dict(data: dict[str, Any]) -> MixPlan:
     if name not in _PLAN_TYPES:
         raise ValueError(f"unknown plan type {name!r}; known: {sorted(_PLAN_TYPES)}")
     cls = _PLAN_TYPES[name]
+    if hasattr(cls, "_from_dict"):
+        return cls._from_dict(data)
     names = {f.name for f in fields(cls)}
     for key in ("axes", "sizes"):
         if key in data:

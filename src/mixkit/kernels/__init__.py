@@ -28,7 +28,7 @@ from .._validate import check_batch, normalize_axes
 from .._xp import backend
 from . import _layout, _reference
 
-__all__ = ["blend", "box_mask", "mask_mix", "mix_index_labels", "paste"]
+__all__ = ["MAX_SOURCES", "blend", "blend_many", "box_mask", "mask_mix", "mix_index_labels", "paste"]
 
 # The fused backend of each device type; a module is imported on first use, and a backend whose
 # compiler is missing (no numba, no Triton) leaves that device to the reference.
@@ -241,6 +241,61 @@ def blend(x: Any, partner: Any, lam: Any, /, *, out: Any = None) -> Any:
     rows = _rows(b)
     idle = (p == rows) | (w == 1.0)
     return _run("blend", x, out, (np.where(idle, rows, p), np.where(idle, 1.0, w)))
+
+
+#: the most sources one output sample of :func:`blend_many` may mix
+MAX_SOURCES = 64
+
+
+def _compute_numpy_dtype(x: Any) -> Any:
+    """The NumPy dtype a blend of ``x`` is computed in (float64 for float64 and 4-8 byte integers)."""
+    name = str(x.dtype).rsplit(".", 1)[-1]
+    return np.float64 if name in ("float64", "int32", "uint32", "int64", "uint64") else np.float32
+
+
+def blend_many(x: Any, sources: Any, weights: Any, /, *, out: Any = None) -> Any:
+    """Mix each sample with several: ``out[i] = sum_j weights[i, j] * x[sources[i, j]]``.
+
+    ``x``: batch ``(B, ...)``; ``sources``: int ``(B, k)`` in ``[0, B)``, ``1 <= k <= MAX_SOURCES``
+    (for a plan, ``sources[:, 0]`` is the sample itself, so ``weights[:, 0]`` is its ``lam``);
+    ``weights``: ``(B, k)`` in [0, 1] (a plan's rows sum to 1; the kernel does not ask it).
+    ``out``: optional buffer like ``x``; ``out=x`` mixes in place (through one new batch, then a copy).
+
+    Element rule: the terms are summed in order of ``j`` in the compute dtype of :func:`blend` (each
+    weight cast to it), terms of weight 0 left out; where a weight is exactly 1 in the compute dtype
+    the result is that source itself. Integers are rounded half to even and clipped to their range.
+    One pass over memory on the fused backends: each source row read once, each output row written
+    once, no ``(B, k, ...)`` gather.
+    """
+    check_batch(x, "x")
+    b = int(x.shape[0])
+    src = np.asarray(sources)
+    if src.dtype.kind not in "iu":
+        raise TypeError(f"sources must hold integer indices, got dtype {src.dtype}")
+    if src.ndim != 2 or src.shape[0] != b or not 1 <= src.shape[1] <= MAX_SOURCES:
+        raise ValueError(
+            f"sources must have shape (B, k) = ({b}, k) with 1 <= k <= {MAX_SOURCES}, got {src.shape}"
+        )
+    src = src.astype(np.int64)
+    if src.size and (src.min() < 0 or src.max() >= b):
+        bad = src[(src < 0) | (src >= b)][0]
+        raise ValueError(f"sources must lie in [0, {b}) for a batch of {b}; got {bad}")
+    w = _weights01("weights", weights, src.shape)
+    _check_out(x, out)
+    # a weight of exactly 1 in the compute dtype selects its source: it moves to column 0, the row
+    # is flagged as a copy (the reference and the fused backends then read nothing else)
+    wc = w.astype(_compute_numpy_dtype(x))
+    ones = wc == 1
+    copy = ones.any(axis=1)
+    if copy.any():
+        col = ones.argmax(axis=1)
+        rows = np.flatnonzero(copy)
+        src = src.copy()
+        w = w.copy()
+        src[rows, 0] = src[rows, col[rows]]
+        w[rows, 0] = 1.0
+        w[rows, 1:] = 0.0
+    return _run("blend_many", x, out, (src, w, copy))
 
 
 def paste(x: Any, partner: Any, start: Any, stop: Any, axes: Any, /, *, out: Any = None) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["blend", "compute_dtype", "mask_mix", "paste"]
+__all__ = ["blend", "blend_many", "compute_dtype", "mask_mix", "paste"]
 
 
 def _xp(x: Any) -> tuple[Any, Any]:
@@ -128,3 +128,43 @@ def mask_mix(x: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...
         m = np.where(own.reshape((-1,) + (1,) * (m.ndim - 1)), 1.0, m)
     wa, wb = _weights(xp, m, m.shape, x.dtype, dev)
     return _combine(xp, x, _partners(xp, x, partner, dev), wa, wb, x.dtype)
+
+
+def blend_many(x: Any, sources: np.ndarray, weights: np.ndarray, copy: np.ndarray) -> Any:
+    """``sum_j weights[i, j] * x[sources[i, j]]`` as a new array like ``x`` ``(B, ...)``.
+
+    ``sources`` int64 ``(B, k)``, ``weights`` float64 ``(B, k)`` in [0, 1]; ``copy`` bool ``(B,)``:
+    rows that are ``x[sources[i, 0]]`` itself. The sum runs over ``j`` in order, in the compute dtype,
+    with each weight cast to it and terms of weight 0 left out (an inf or NaN there never leaks); a
+    row of only zero weights is 0. Integers are rounded half to even and clipped to the dtype's range.
+    One gather of ``x`` per source column, each used and dropped before the next.
+    """
+    xp, dev = _xp(x)
+    dtype = x.dtype
+    cdt, integer = compute_dtype(xp, dtype)
+    np_cdt = np.float32 if cdt == xp.float32 else np.float64
+    b = int(x.shape[0])
+    shape = (b,) + (1,) * (len(x.shape) - 1)
+    wc = np.asarray(weights, dtype=np.float64).astype(np_cdt)
+    acc = None
+    started = None
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 in terms that are left out
+        for j in range(wc.shape[1]):
+            w = xp.reshape(xp.asarray(wc[:, j], device=dev), shape)
+            live = w != 0
+            term = w * xp.astype(_partners(xp, x, sources[:, j], dev), cdt)
+            if acc is None:
+                acc = xp.where(live, term, xp.zeros_like(term))
+                started = live
+            else:
+                acc = xp.where(live, xp.where(started, acc + term, term), acc)
+                started = started | live
+    if acc is None:  # k = 0 cannot happen through the dispatcher; keep the shape anyway
+        return xp.zeros_like(x)
+    if integer:
+        lo, hi = float_range(xp, dtype, cdt)
+        res = xp.astype(xp.clip(xp.round(acc), lo, hi), dtype)
+    else:
+        res = xp.astype(acc, dtype)
+    cp = xp.reshape(xp.asarray(np.asarray(copy, dtype=bool), device=dev), shape)
+    return xp.where(cp, _partners(xp, x, sources[:, 0], dev), res)
