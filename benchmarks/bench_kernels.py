@@ -10,7 +10,11 @@ memory) it times, with the same number of threads for everything (``--threads``,
   NumPy batches are copied through ``torch.from_numpy`` views so the floor has the same threads),
   and ``clone`` (``x.clone()`` / ``x.copy()``: the floor plus fresh memory);
 - each kernel, per-batch and per-sample parameters (one ``lam``/box/mask for every sample, or one
-  each), three ways: in place (``out=x``), into a preallocated ``out=`` buffer, and a new output.
+  each), three ways: in place (``out=x``), into a preallocated ``out=`` buffer, and a new output;
+- the k-way blend ``blend_many`` (n-way MixUp, ``--nway 3 4``: the sample and ``k - 1`` partners
+  from independent permutations, per-sample Dirichlet(1, ..., 1) weights) the same three ways, as a
+  ratio to the floor and to the two-way ``blend`` of the same batch and way. It reads ``k`` rows per
+  output row, so its memory floor is ``(k + 1) / 2`` copies for batches that do not fit in cache.
 
 The kernels are called through ``mixkit.kernels`` when its dispatcher sends CPU batches to the numba
 backend, else the backend functions of ``mixkit.kernels._cpu`` are called directly. Each case is
@@ -187,6 +191,85 @@ def run_workload(name: str, backend: str, repeats: int, torch: Any, caller: Call
     return res
 
 
+def nway_plans(k: int, b: int, seed: int) -> list[tuple]:
+    """``PLANS`` argument tuples ``(sources (B, k), weights (B, k))`` of n-way MixUp."""
+    rng = np.random.default_rng(seed)
+    rows = np.arange(b)
+    res = []
+    for _ in range(PLANS):
+        parts = [rng.permutation(b) for _ in range(k - 1)]
+        res.append((np.stack([rows, *parts], axis=1), rng.dirichlet(np.ones(k), size=b)))
+    return res
+
+
+def call_nway(x: Any, out: Any, args: tuple) -> Any:
+    """``mixkit.kernels.blend_many`` (its dispatcher sends NumPy and torch CPU batches to numba)."""
+    from mixkit.kernels import blend_many
+
+    return blend_many(x, *args, out=out)
+
+
+def run_nway(name: str, backend: str, ks: list[int], repeats: int, torch: Any, caller: Caller) -> dict:
+    """Floor, two-way blend and k-way blend (per-sample weights), in place / out= / new."""
+    shape, dtype, _, size = WORKLOADS[name]
+    xt = make_batch(torch, shape, dtype)
+    x = xt.numpy() if backend == "numpy" else xt
+    buf = torch.empty_like(xt)
+    buf = buf.numpy() if backend == "numpy" else buf
+    work = xt.clone()
+    work = work.numpy() if backend == "numpy" else work
+    floor_dst = torch.empty_like(xt)
+
+    def floor() -> None:
+        floor_dst.copy_(xt)
+
+    clone = x.copy if backend == "numpy" else x.clone
+    res: dict[str, Any] = {"shape": list(shape), "dtype": dtype, "size": size, "backend": backend,
+                           "load_before": os.getloadavg()[0], "rows": {}}
+    cases: dict[str, Callable[[], Any]] = {"floor": floor, "clone": clone}
+    families: list[tuple[int, list[tuple]]] = [(2, plans("blend", "sample", shape, (), seed=1))]
+    families += [(k, nway_plans(k, shape[0], seed=k)) for k in ks]
+    for k, ps in families:
+        state = {"k": 0}
+
+        def nxt(ps: list = ps, state: dict = state) -> tuple:
+            state["k"] = (state["k"] + 1) % len(ps)
+            return ps[state["k"]]
+
+        if k == 2:
+            cases["k=2/inplace"] = lambda n=nxt: caller("blend", work, work, n())
+            cases["k=2/out="] = lambda n=nxt: caller("blend", x, buf, n())
+            cases["k=2/new"] = lambda n=nxt: caller("blend", x, None, n())
+        else:
+            cases[f"k={k}/inplace"] = lambda n=nxt: call_nway(work, work, n())
+            cases[f"k={k}/out="] = lambda n=nxt: call_nway(x, buf, n())
+            cases[f"k={k}/new"] = lambda n=nxt: call_nway(x, None, n())
+    for case, fn in cases.items():
+        fts = times(floor, repeats)
+        ts = times(fn, repeats)
+        res["rows"][case] = {"sec": statistics.median(ts), "min": min(ts), "floor": min(fts),
+                             "floor_median": statistics.median(fts), "rel": min(ts) / min(fts),
+                             "rel_median": statistics.median(ts) / statistics.median(fts)}
+    res["load_after"] = os.getloadavg()[0]
+    return res
+
+
+def report_nway(name: str, res: dict) -> list[str]:
+    rows = res["rows"]
+    lines = [(f"\n## n-way blend, {name} {tuple(res['shape'])} {res['dtype']} [{res['backend']}]  load "
+              f"{res['load_before']:.1f} -> {res['load_after']:.1f}  floor {rows['floor']['min'] * 1e3:.3f} ms")]
+    lines.append(f"{'case':16s} {'/ floor':>8s} {'/ k=2':>7s} {'memory floor':>13s}  (new: / clone)")
+    for case in rows:
+        if case in ("floor", "clone"):
+            continue
+        k = int(case.split("/")[0][2:])
+        how = case.split("/")[1]
+        r = ratio(rows, case)
+        two = r / ratio(rows, f"k=2/{how}")
+        lines.append(f"{case:16s} {r:8.2f} {two:7.2f} {(k + 1) / 2:13.1f}")
+    return lines
+
+
 def ratio(rows: dict, case: str) -> float:
     """``case`` / floor, or / clone for a new output."""
     r = rows[case]["rel"]
@@ -268,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--direct", action="store_true",
                     help="call the backend functions of mixkit.kernels._cpu, not the public kernels")
+    ap.add_argument("--nway", nargs="*", type=int, default=[3, 4],
+                    help="k of the n-way blend cases (none: skip them)")
+    ap.add_argument("--nway-only", action="store_true", help="time only the n-way blend cases")
     ap.add_argument("--json", default=None, help="also write the raw results (seconds) here")
     ap.add_argument("--markdown", default=None, help="print the README tables of a --json file, exit")
     args = ap.parse_args(argv)
@@ -294,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             for p in plans(kernel, "sample", x.shape, axes, 0)[:1]:
                 caller(kernel, x, None, p)
                 caller(kernel, x, x, p)
+        for k in args.nway:
+            for p in nway_plans(k, 2, 0)[:1]:
+                call_nway(x, None, p)
+                call_nway(x, x, p)
     warm = time.perf_counter() - t0
     header = (f"torch {torch.__version__}, numba {numba.__version__} ({numba.threading_layer()}), "
               f"numpy {np.__version__}, threads {args.threads}, OMP_WAIT_POLICY="
@@ -301,13 +391,20 @@ def main(argv: list[str] | None = None) -> int:
               f"kernels via {caller.how}, warm-up (compile or cache load) {warm:.1f} s")
     print(header)
     results: dict[str, Any] = {"header": header, "workloads": {}}
+    results["nway"] = {}
     for backend in args.backends:
         for name in args.workloads:
-            res = run_workload(name, backend, args.repeats, torch, caller)
-            results["workloads"][f"{name}|{backend}"] = res
-            print("\n".join(report(name, res)), flush=True)
-    print("\nTargets")
-    print("\n".join(summary(results)))
+            if not args.nway_only:
+                res = run_workload(name, backend, args.repeats, torch, caller)
+                results["workloads"][f"{name}|{backend}"] = res
+                print("\n".join(report(name, res)), flush=True)
+            if args.nway:
+                res = run_nway(name, backend, args.nway, args.repeats, torch, caller)
+                results["nway"][f"{name}|{backend}"] = res
+                print("\n".join(report_nway(name, res)), flush=True)
+    if results["workloads"]:
+        print("\nTargets")
+        print("\n".join(summary(results)))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -243,6 +243,33 @@ def test_zero_weight_sources_never_leak_inf_or_nan():
         assert np.all(np.isinf(got[3]))  # weight 1: the source itself
 
 
+def test_a_row_of_zero_weights_is_zero():
+    x = np.full((3, 5), -2.0, np.float32)
+    sources = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+    weights = np.array([[-0.0, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 0.0, 0.0]])
+    for a in (x, torch.from_numpy(x)):
+        got = values(blend_many(a, sources, weights))
+        ref = values(_reference.blend_many(a, sources, weights, np.zeros(3, bool)))
+        assert np.array_equal(got, ref) and np.array_equal(np.signbit(got), np.signbit(ref))
+        np.testing.assert_array_equal(got[[0, 2]], 0.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "uint8", "float64"])
+def test_large_batch_takes_the_parallel_route_and_equals_the_reference(dtype):
+    # several row segments and several blocks per row (rows longer than one accumulator block)
+    x = make("numpy", dtype, (24, 3, 7001), 2, "dense")
+    t = nway(1.0, 5, lam_mode="sample", p=0.8)
+    plan = t.sample(24, rng=4)
+    got = plan.apply(x)
+    ref = _reference.blend_many(x, plan.sources, plan.weights, np.zeros(24, bool))
+    assert np.array_equal(got, ref)
+    tt = torch.from_numpy(x.copy())
+    assert np.array_equal(values(plan.apply(tt)), values(ref))
+    y = tt.clone()
+    plan.apply(y, out=y)
+    assert np.array_equal(values(y), values(ref))
+
+
 def test_continuous_targets():
     y = np.random.default_rng(0).standard_normal((8, 2))
     t = mixkit.MixUp(1.0, k=3, targets="continuous", lam_mode="sample")

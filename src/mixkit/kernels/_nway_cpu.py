@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.extending import overload
 
 from . import _cpu
@@ -27,6 +27,7 @@ from ._threads import PARALLEL
 __all__ = ["blend_many"]
 
 BLOCK_BYTES = 32 << 10  # accumulator bytes of one task (stays in L1/L2)
+TASK_BYTES = 1 << 20  # output bytes a task writes, about (its rows share one accumulator)
 
 
 def _widen(a, lo, tag):  # type: ignore[no-untyped-def]
@@ -66,42 +67,68 @@ def _narrow_impl(r, lo, hi, tag, o):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _task(t, x, o, src, wc, copy, nblk, blk, lo, hi, tag):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Output row ``t // nblk``, block ``t % nblk``."""
+def _task(t, x, o, src, wc, copy, nblk, blk, nseg, lo, hi, tag):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Block ``t % nblk`` of the rows of segment ``t // nblk`` (one accumulator for all of them)."""
     n = x.shape[1]
-    i = t // nblk
-    e0 = (t - i * nblk) * blk
+    b = x.shape[0]
+    sg = t // nblk
+    e0 = (t - sg * nblk) * blk
     e1 = min(n, e0 + blk)
     m = e1 - e0
-    d = o[i, e0:e1]
-    if copy[i]:
-        s = x[src[i, 0], e0:e1]
-        for j in range(m):
-            d[j] = s[j]
-        return
-    acc = np.zeros(m, wc.dtype)
-    started = False
-    for c in range(src.shape[1]):
-        w = wc[i, c]
-        if w == 0:
+    acc = np.empty(m, wc.dtype)
+    for i in range(sg * b // nseg, (sg + 1) * b // nseg):
+        d = o[i, e0:e1]
+        if copy[i]:
+            s = x[src[i, 0], e0:e1]
+            for j in range(m):
+                d[j] = s[j]
             continue
-        s = x[src[i, c], e0:e1]
-        if started:
+        first = -1
+        last = -1
+        for c in range(src.shape[1]):
+            if wc[i, c] != 0:
+                last = c
+                if first < 0:
+                    first = c
+        if first < 0:  # every weight 0: the sum of no terms
+            for j in range(m):
+                d[j] = _narrow(lo - lo, lo, hi, tag, o)  # +0 in the compute dtype
+            continue
+        if first == last:  # one term: straight to the output
+            w = wc[i, first]
+            s = x[src[i, first], e0:e1]
+            for j in range(m):
+                d[j] = _narrow(w * _widen(s[j], lo, tag), lo, hi, tag, o)
+            continue
+        w = wc[i, first]
+        s = x[src[i, first], e0:e1]
+        for j in range(m):
+            acc[j] = w * _widen(s[j], lo, tag)
+        for c in range(first + 1, last):
+            w = wc[i, c]
+            if w == 0:
+                continue
+            s = x[src[i, c], e0:e1]
             for j in range(m):
                 acc[j] = acc[j] + w * _widen(s[j], lo, tag)
-        else:
-            for j in range(m):
-                acc[j] = w * _widen(s[j], lo, tag)
-            started = True
-    for j in range(m):
-        d[j] = _narrow(acc[j], lo, hi, tag, o)
+        w = wc[i, last]  # the last term goes straight to the output
+        s = x[src[i, last], e0:e1]
+        for j in range(m):
+            d[j] = _narrow(acc[j] + w * _widen(s[j], lo, tag), lo, hi, tag, o)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _kernel(x, o, src, wc, copy, nblk, blk, lo, hi, tag):  # type: ignore[no-untyped-def]  # pragma: no cover
-    ntask = x.shape[0] * nblk
-    for t in prange(ntask):
-        _task(np.int64(t), x, o, src, wc, copy, nblk, blk, lo, hi, tag)
+def _kernel(x, o, src, wc, copy, nblk, blk, nseg, lo, hi, tag):  # type: ignore[no-untyped-def]  # pragma: no cover
+    for t in prange(nseg * nblk):
+        _task(np.int64(t), x, o, src, wc, copy, nblk, blk, nseg, lo, hi, tag)
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _serial(x, o, src, wc, copy, nblk, blk, nseg, lo, hi, tag):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Every task on the calling thread (a small batch: thread start-up costs more)."""
+    for t in range(nseg * nblk):
+        _task(np.int64(t), x, o, src, wc, copy, nblk, blk, nseg, lo, hi, tag)
     return 0
 
 
@@ -125,8 +152,14 @@ def blend_many(x: Any, out: Any, sources: np.ndarray, weights: np.ndarray, copy:
     src = _cpu._ro(np.ascontiguousarray(sources, np.int64))
     wc = _cpu._ro(np.ascontiguousarray(np.asarray(weights, np.float64).astype(cdt)))
     cp = _cpu._ro(np.ascontiguousarray(copy, np.bool_))
-    args = (_cpu._ro(x2), target, src, wc, cp, np.int64(nblk), np.int64(blk), cdt(lo), cdt(hi), tag)
-    if b * nblk == 1 or b * n * x2.itemsize <= _cpu.SMALL_BYTES:
+    small = b * n * x2.itemsize <= _cpu.SMALL_BYTES
+    # rows per task: enough that a task writes about TASK_BYTES, few enough for every thread to have work
+    want = _cpu.TASKS_PER_THREAD * max(1, get_num_threads())
+    tasks = max(want, -(-b * n * x2.itemsize // TASK_BYTES))
+    nseg = 1 if small else max(1, min(b, -(-tasks // nblk)))
+    args = (_cpu._ro(x2), target, src, wc, cp, np.int64(nblk), np.int64(blk), np.int64(nseg), cdt(lo),
+            cdt(hi), tag)
+    if small or nseg * nblk == 1:
         _serial(*args)
     else:
         with PARALLEL:
@@ -135,10 +168,3 @@ def blend_many(x: Any, out: Any, sources: np.ndarray, weights: np.ndarray, copy:
         np.copyto(o2, target)
     return True
 
-
-@njit(cache=True, nogil=True)
-def _serial(x, o, src, wc, copy, nblk, blk, lo, hi, tag):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """Every task on the calling thread (a small batch: thread start-up costs more)."""
-    for t in range(x.shape[0] * nblk):
-        _task(np.int64(t), x, o, src, wc, copy, nblk, blk, lo, hi, tag)
-    return 0
