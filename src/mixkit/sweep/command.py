@@ -32,9 +32,20 @@ def default_jobs() -> int:
     "with a label column, or a folder with one sub-folder of images per class.",
 )
 @click.option(
+    "--task",
+    type=click.Choice(["classification", "regression", "multilabel"]),
+    default="classification",
+    show_default=True,
+    help="What the labels are: one class per sample; regression targets (floats, one column or "
+    "several): RMSE and MAE, strategies none/mixup/cmixup; or multi-label (several 0/1 label "
+    "columns): micro/macro-F1 and mAP. Never guessed from the data.",
+)
+@click.option(
     "--label-column",
     default=None,
-    help="CSV only: the column that holds the labels (default: a column named 'label').",
+    help="CSV only: the column that holds the labels (default: a column named 'label'); for "
+    "--task regression one or more target columns, for --task multilabel the 0/1 label columns, "
+    "comma-separated (a,b,c).",
 )
 @click.option(
     "--text-column",
@@ -51,11 +62,13 @@ def default_jobs() -> int:
 )
 @click.option(
     "--methods",
-    default="none,mixup,cutmix:alpha=1.0",
-    show_default=True,
+    default=None,
+    show_default="none,mixup,cutmix:alpha=1.0; regression none,mixup,cmixup; text none,mixup,tmix",
     help="Comma list of strategies: 'none' (no mixing) or any mixkit transform by name "
     "(case-insensitive), with options after colons, e.g. 'cutmix:lam_mode=sample'. A method "
-    "that takes alpha and does not fix it with ':alpha=' is swept over --alphas.",
+    "that takes alpha and does not fix it with ':alpha=' is swept over --alphas. 'cmixup' "
+    "(regression) takes its bandwidth as cmixup:sigma=S, in the targets' units (default: half "
+    "the training targets' standard deviation).",
 )
 @click.option(
     "--alphas",
@@ -200,18 +213,22 @@ def default_jobs() -> int:
 )
 @click.option(
     "--select-on",
-    type=click.Choice(["accuracy", "balanced_accuracy", "nll"]),
+    type=click.Choice(
+        ["accuracy", "balanced_accuracy", "nll", "rmse", "mae", "map", "micro_f1", "macro_f1"]
+    ),
     default=None,
-    show_default="accuracy; balanced_accuracy with --imbalance",
+    show_default="accuracy; balanced_accuracy with --imbalance; rmse for regression; map for "
+    "multilabel",
     help="Validation score that selects the strategy (grid and search).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or table; only the report path.")
 def sweep_command(
     data: str,
+    task: str,
     label_column: str | None,
     text_column: str | None,
     embedder: str | None,
-    methods: str,
+    methods: str | None,
     alphas: str,
     seeds: str,
     epochs: int | None,
@@ -245,6 +262,7 @@ def sweep_command(
     try:
         result = sweep(
             data,
+            task=task,
             label_column=label_column,
             text_column=text_column,
             embedder=embedder,

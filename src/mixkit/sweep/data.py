@@ -2,7 +2,9 @@
 
 Every loader returns ``(X, y, kind)`` with ``X`` float32 of shape ``(N, C, H, W)`` for images,
 ``(N, C, T)`` for time series or ``(N, D)`` for tabular rows, ``y`` any labels of length ``N``.
-:func:`make_split` turns that into a :class:`Dataset` with integer classes ``0..K-1``.
+:func:`make_split` turns that into a :class:`Dataset` with integer classes ``0..K-1``; for
+``task="regression"`` float targets ``(N,)`` or ``(N, D)``; for ``task="multilabel"`` multi-hot
+``(N, C)`` of 0/1 (several label columns of a CSV, or a 2-D ``y``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 from .errors import SweepError
 from .layout import KINDS, infer_kind
+from .tasks import CLASSIFICATION, MULTILABEL, REGRESSION, resolve_task
 
 __all__ = [
     "BUNDLED",
@@ -40,17 +43,28 @@ BUNDLED = {
     "gunpoint": "UCR GunPoint (bundled with sktime): 200 series of length 150, 2 classes",
     "italypowerdemand": "UCR ItalyPowerDemand (bundled with sktime): 1,096 series of length 24, 2 classes",
     "basicmotions": "UEA BasicMotions (bundled with sktime): 80 series, 6 channels x 100, 4 classes",
+    "diabetes": "scikit-learn's diabetes (regression): 442 patients, 10 features, disease "
+    "progression after one year",
+    "tecator": "Tecator (regression, bundled with sktime): 215 near-infrared spectra of meat, "
+    "length 100; target: fat content (%)",
 }
+# the bundled sets that are not classification sets
+BUNDLED_TASKS = {"diabetes": REGRESSION, "tecator": REGRESSION}
 _SKTIME_LOADERS = {
     "gunpoint": "load_gunpoint",
     "italypowerdemand": "load_italy_power_demand",
     "basicmotions": "load_basic_motions",
+    "tecator": "load_tecator",
 }
 
 
 @dataclass(frozen=True)
 class Dataset:
     """A fixed split. ``X_*`` float32 (normalised with training statistics), ``y_*`` int64 in [0, K).
+
+    ``task="regression"``: ``y_*`` float64 targets ``(n,)`` or ``(n, D)`` in their own units and
+    ``classes`` the target names; ``task="multilabel"``: ``y_*`` float32 multi-hot ``(n, C)`` and
+    ``classes`` the label names. ``num_classes`` is then D (1 for ``(n,)`` targets) or C.
 
     ``raw_train`` keeps the training inputs before normalisation (for pictures of mixed samples).
     ``layout`` says how the inputs were read (see :func:`infer_kind`); ``available_train`` is the size
@@ -71,6 +85,7 @@ class Dataset:
     available_train: int | None = None
     labels_per_class: int | None = None
     imbalance: float = 1.0
+    task: str = CLASSIFICATION
 
     @property
     def num_classes(self) -> int:
@@ -82,6 +97,8 @@ class Dataset:
 
     def describe(self) -> str:
         """One line: kind, input shape, how many of the samples each split uses, how X was read."""
+        if self.task != CLASSIFICATION:
+            return self._describe_targets()
         counts = np.bincount(self.y_train, minlength=self.num_classes)
         n_train = len(self.y_train)
         available = n_train if self.available_train is None else self.available_train
@@ -106,10 +123,38 @@ class Dataset:
         )
         return text + (f"; {self.layout}" if self.layout else "")
 
+    def _describe_targets(self) -> str:
+        n_train = len(self.y_train)
+        total = n_train + len(self.y_val) + len(self.y_test)
+        names = ", ".join(self.classes[:8]) + (", ..." if len(self.classes) > 8 else "")
+        if self.task == REGRESSION:
+            y = self.y_train.reshape(n_train, -1)
+            stats = "; ".join(
+                f"{c} mean {m:.4g}, std {sd:.4g}"
+                for c, m, sd in zip(self.classes[:4], y.mean(0), y.std(0))
+            )
+            what = f"regression, {self.num_classes} target(s): {names}; training split: {stats}" + (
+                "; ..." if self.num_classes > 4 else ""
+            )
+        else:
+            pos = self.y_train.sum(0)
+            what = (
+                f"multi-label, {self.num_classes} labels: {names}; positives per label in the "
+                f"training split {int(pos.min())}-{int(pos.max())}, labels per sample "
+                f"{self.y_train.sum(1).mean():.2f} on average"
+            )
+        text = (
+            f"{self.name} ({self.kind}, input {self.input_shape}, {what}), {total:,} samples "
+            f"(random split): train {n_train:,}, validation {len(self.y_val):,}, "
+            f"test {len(self.y_test):,}"
+        )
+        return text + (f"; {self.layout}" if self.layout else "")
+
 
 class LoadedData(NamedTuple):
     """What :func:`read_data` found: ``X`` in the models' layout, labels, kind, a short name, the line
-    saying how ``X`` was read, and whether it is a bundled demo set."""
+    saying how ``X`` was read, whether it is a bundled demo set, and the target (or label) names of
+    a regression or multi-label set."""
 
     X: np.ndarray
     y: np.ndarray
@@ -117,6 +162,7 @@ class LoadedData(NamedTuple):
     name: str
     layout: str
     bundled: bool
+    columns: tuple[str, ...] = ()
 
 
 def resolve_labels_per_class(labels_per_class: int | None, bundled: bool) -> int | None:
@@ -138,11 +184,14 @@ def load_data(
     kind: str = "auto",
     image_size: int = 32,
     text: Any = None,
+    task: str = CLASSIFICATION,
 ) -> tuple[np.ndarray, np.ndarray, str, str]:
     """Load ``data`` (a bundled name, a path or ``(X, y)`` arrays); returns ``(X, y, kind, name)``.
 
     :func:`read_data` returns the same and the line saying how ``X`` was read."""
-    got = read_data(data, label_column=label_column, kind=kind, image_size=image_size, text=text)
+    got = read_data(
+        data, label_column=label_column, kind=kind, image_size=image_size, text=text, task=task
+    )
     return got.X, got.y, got.kind, got.name
 
 
@@ -153,27 +202,45 @@ def read_data(
     kind: str = "auto",
     image_size: int = 32,
     text: Any = None,
+    task: str = CLASSIFICATION,
 ) -> LoadedData:
     """Load ``data``: a bundled name, a ``.npz`` with arrays ``X`` and ``y``, a CSV with a label
     column, a folder of class sub-folders of images, or in-memory arrays ``(X, y)`` (NumPy arrays,
     lists, anything ``numpy.asarray`` reads; named ``"arrays"``). ``X`` is read as
     :func:`infer_kind` says (``kind`` overrides the kind). ``text``: a
-    :class:`~mixkit.sweep.text.TextSource` for text data (embedded, kind ``"text"``)."""
+    :class:`~mixkit.sweep.text.TextSource` for text data (embedded, kind ``"text"``).
+
+    ``task="regression"``: ``y`` float targets ``(N,)`` or ``(N, D)`` (a CSV's ``label_column`` may
+    name several columns, comma-separated); ``task="multilabel"``: ``y`` multi-hot ``(N, C)`` of
+    0/1 (a CSV: ``label_column`` names the C label columns, comma-separated)."""
+    task = resolve_task(task)
     if kind not in ("auto", *KINDS):
         raise SweepError(f"--kind must be one of auto, {', '.join(KINDS)}; got {kind!r}")
+    if text is not None and task != CLASSIFICATION:
+        raise SweepError(f"text data is swept for classification only, not --task {task}")
     if text is not None:
         from .text import load_text
 
         return LoadedData(*load_text(data, text, label_column=label_column, kind=kind))
     if isinstance(data, (tuple, list)):
-        return _read_arrays(data, label_column, kind)
+        got = _read_arrays(data, label_column, kind, task)
+        return got._replace(**_targets(got.y, task, "y", got.columns))
     key = str(data).strip().lower().replace("-", "").replace("_", "")
     if key in BUNDLED and not Path(str(data)).exists():
-        X, y, found = _load_bundled(key)
+        own = BUNDLED_TASKS.get(key, CLASSIFICATION)
+        if own != task:
+            raise SweepError(
+                f"the bundled set {key!r} is a {own} set: use --task {own} (task={own!r}), "
+                f"not {task}"
+            )
+        if label_column is not None:
+            raise SweepError(f"--label-column applies to CSV files, not to the bundled set {key!r}")
+        X, y, found, columns = _load_bundled(key)
         layout = ""
         if kind != "auto" and kind != found:
             X, found, layout = infer_kind(X, kind)
-        return LoadedData(X, y, found, key, layout, True)
+        got = LoadedData(X, y, found, key, layout, True, columns)
+        return got._replace(**_targets(got.y, task, key, columns))
     path = Path(str(data)).expanduser()
     if not path.exists():
         raise SweepError(
@@ -187,13 +254,13 @@ def read_data(
         if kind != "auto" and kind != found:
             X, found, layout = infer_kind(X, kind)
     elif path.suffix.lower() == ".npz":
-        X, y = _load_npz(path)
+        X, y = _load_npz(path, task)
         try:
             X, found, layout = infer_kind(X, kind)
         except SweepError as exc:
             raise SweepError(f"{path}: {exc}") from None
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
-        X, y = _load_csv(path, label_column)
+        X, y, columns = _load_csv(path, label_column, task)
         found = "tabular"
         if kind != "auto" and kind != found:
             X, found, layout = infer_kind(X, kind)
@@ -204,10 +271,57 @@ def read_data(
         )
     if label_column is not None and path.suffix.lower() not in (".csv", ".tsv", ".txt"):
         raise SweepError(f"--label-column applies to CSV files only, but {path} is not a CSV file")
-    return LoadedData(X, y, found, path.stem or path.name, layout, False)
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        columns = ()
+    got = LoadedData(X, y, found, path.stem or path.name, layout, False, tuple(columns))
+    return got._replace(**_targets(got.y, task, str(path), got.columns))
 
 
-def _read_arrays(data: Any, label_column: str | None, kind: str) -> LoadedData:
+def _targets(y: np.ndarray, task: str, where: str, columns: tuple[str, ...]) -> dict[str, Any]:
+    """Regression or multi-label targets of ``y`` as numbers, checked, with their names; nothing
+    for classification (its labels are any values, turned into classes by :func:`make_split`)."""
+    if task == CLASSIFICATION:
+        return {}
+    y = np.asarray(y)
+    try:
+        num = y.astype(np.float64)
+    except (TypeError, ValueError):
+        flat = y.reshape(-1)
+        bad = next(v for v in flat if not _is_float(str(v)))
+        raise SweepError(
+            f"{where}: --task {task} needs numeric targets, got {str(bad)!r} among them"
+        ) from None
+    if task == REGRESSION:
+        if num.ndim not in (1, 2) or num.shape[-1] == 0:
+            raise SweepError(
+                f"{where}: regression targets must be (N,) or (N, D), got shape {num.shape}"
+            )
+        if not np.all(np.isfinite(num)):
+            rows = np.flatnonzero(~np.isfinite(num.reshape(len(num), -1)).all(1))
+            raise SweepError(
+                f"{where}: the targets hold NaN or infinite values ({len(rows)} rows, first: row "
+                f"{rows[0]}); drop or impute them first"
+            )
+        d = 1 if num.ndim == 1 else num.shape[1]
+    else:
+        if num.ndim != 2 or num.shape[1] < 2:
+            raise SweepError(
+                f"{where}: multi-label targets must be multi-hot (N, C) with C >= 2 labels, got "
+                f"shape {num.shape} (one 0/1 label is binary classification: --task "
+                "classification)"
+            )
+        if not np.isin(num, (0.0, 1.0)).all():
+            bad = num[~np.isin(num, (0.0, 1.0))][0]
+            raise SweepError(
+                f"{where}: multi-label targets must be 0/1 (multi-hot rows), got the value {bad:g}"
+            )
+        d = num.shape[1]
+    if len(columns) != d:
+        columns = ("target",) if d == 1 and task == REGRESSION else tuple(f"y{j}" for j in range(d))
+    return {"y": num, "columns": tuple(columns)}
+
+
+def _read_arrays(data: Any, label_column: str | None, kind: str, task: str) -> LoadedData:
     """``(X, y)`` in memory: ``X`` read by :func:`infer_kind`, ``y`` one label per row."""
     if len(data) != 2:
         raise SweepError(
@@ -220,8 +334,8 @@ def _read_arrays(data: Any, label_column: str | None, kind: str) -> LoadedData:
         X, y = np.asarray(data[0]), np.asarray(data[1])
     except (TypeError, ValueError) as exc:  # ragged lists, objects NumPy cannot stack
         raise SweepError(f"cannot read (X, y) as arrays ({type(exc).__name__}: {exc})") from None
-    if y.ndim != 1:
-        raise SweepError(f"y must be one label per row, shape (N,), got shape {y.shape}")
+    if y.ndim != 1 and task == CLASSIFICATION:
+        raise SweepError(_one_label_per_row("y", y.shape))
     X, found, layout = infer_kind(X, kind)
     if len(X) != len(y):
         raise SweepError(
@@ -230,10 +344,22 @@ def _read_arrays(data: Any, label_column: str | None, kind: str) -> LoadedData:
     return LoadedData(X, y, found, "arrays", layout, False)
 
 
-def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _one_label_per_row(where: str, shape: tuple[int, ...]) -> str:
+    return (
+        f"{where} must be one label per row, shape (N,), got shape {shape} (regression targets "
+        "(N, D): --task regression; multi-hot labels (N, C): --task multilabel)"
+    )
+
+
+def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str, tuple[str, ...]]:
     if key == "digits":
         X, y = _digits()
-        return X, y, "image"
+        return X, y, "image", ()
+    if key == "diabetes":
+        from sklearn.datasets import load_diabetes
+
+        d = load_diabetes()  # read from the files scikit-learn ships; nothing is downloaded
+        return d.data.astype(np.float32), d.target.astype(np.float64), "tabular", ("progression",)
     try:
         import sktime.datasets as skd
     except ImportError:
@@ -241,7 +367,8 @@ def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str]:
             f"the bundled set {key!r} ships with sktime: pip install 'mixkit[sweep]'"
         ) from None
     X, y = getattr(skd, _SKTIME_LOADERS[key])(return_type="numpy3D")
-    return np.asarray(X, dtype=np.float32), np.asarray(y), "series"
+    columns = ("fat",) if key == "tecator" else ()
+    return np.asarray(X, dtype=np.float32), np.asarray(y), "series", columns
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +391,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return (d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _load_npz(path: Path, task: str = CLASSIFICATION) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as f:
             names = list(f.files)
@@ -279,12 +406,16 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise SweepError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
     if X.dtype.kind not in "biuf":
         raise SweepError(f"{path}: X must be numeric, got dtype {X.dtype}")
-    if y.ndim != 1:
-        raise SweepError(f"{path}: y must be one label per row, shape (N,), got shape {y.shape}")
+    if y.ndim != 1 and task == CLASSIFICATION:
+        raise SweepError(f"{path}: " + _one_label_per_row("y", y.shape))
     return X, y
 
 
-def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _load_csv(
+    path: Path, label_column: str | None, task: str = CLASSIFICATION
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Features and labels of a CSV; ``label_column`` may name several columns (comma-separated)
+    for regression (``(N, D)`` targets) and multi-label data (one 0/1 column per label)."""
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             sample = fh.read(4096)
@@ -302,18 +433,36 @@ def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndar
         raise SweepError(f"{path}: a CSV needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
     if label_column is None:
+        if task == MULTILABEL:
+            raise SweepError(
+                f"{path}: multi-label data needs its label columns, one 0/1 column per label: "
+                f"--label-column a,b,c (columns: {', '.join(header)})"
+            )
         if "label" not in header:
             raise SweepError(
                 f"{path}: say which column holds the labels with --label-column "
                 f"(columns: {', '.join(header)})"
             )
         label_column = "label"
-    if label_column not in header:
+    wanted = [c.strip() for c in label_column.split(",") if c.strip()]
+    if len(wanted) > 1 and task == CLASSIFICATION:
         raise SweepError(
-            f"{path}: no label column {label_column!r}; columns are: {', '.join(header)}"
+            f"{path}: --label-column {label_column!r} names {len(wanted)} columns; classification "
+            "takes one (several target columns: --task regression; 0/1 label columns: --task "
+            "multilabel)"
         )
-    j = header.index(label_column)
-    features = [c for i, c in enumerate(header) if i != j]
+    if task == MULTILABEL and len(wanted) < 2:
+        raise SweepError(
+            f"{path}: multi-label data needs at least 2 label columns (--label-column a,b,c), got "
+            f"{label_column!r}"
+        )
+    for c in wanted:
+        if c not in header:
+            raise SweepError(f"{path}: no label column {c!r}; columns are: {', '.join(header)}")
+    if len(set(wanted)) != len(wanted):
+        raise SweepError(f"{path}: --label-column {label_column!r} names a column twice")
+    js = [header.index(c) for c in wanted]
+    features = [c for i, c in enumerate(header) if i not in js]
     if not features:
         raise SweepError(f"{path}: the CSV has no feature columns besides {label_column!r}")
     X = np.empty((len(rows) - 1, len(features)), dtype=np.float32)
@@ -323,8 +472,8 @@ def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndar
             raise SweepError(
                 f"{path}: line {r} has {len(row)} fields, the header has {len(header)}"
             )
-        y.append(row[j].strip())
-        vals = [v for i, v in enumerate(row) if i != j]
+        y.append([row[j].strip() for j in js])
+        vals = [v for i, v in enumerate(row) if i not in js]
         try:
             X[r - 2] = [float(v) for v in vals]
         except ValueError:
@@ -333,7 +482,8 @@ def _load_csv(path: Path, label_column: str | None) -> tuple[np.ndarray, np.ndar
                 f"{path}: line {r} has a non-numeric feature value {bad!r}; "
                 "feature columns must be numbers"
             ) from None
-    return X, np.asarray(y)
+    labels = np.asarray(y)
+    return X, (labels[:, 0] if len(js) == 1 else labels), tuple(wanted)
 
 
 def _is_float(v: str) -> bool:
@@ -382,6 +532,8 @@ def make_split(
     imbalance: float = 1.0,
     seed: int = 0,
     layout: str = "",
+    task: str = CLASSIFICATION,
+    columns: tuple[str, ...] = (),
 ) -> Dataset:
     """A fixed stratified split into train / validation / test, drawn with ``seed``.
 
@@ -390,7 +542,12 @@ def make_split(
     ``R >= 1`` then makes the training split long-tailed: class ``k`` (of ``K``, largest first) keeps
     ``n_max * R ** (-k / (K - 1))`` examples (at least 1). ``layout`` (the text of :func:`infer_kind`)
     is kept for :meth:`Dataset.describe`.
+
+    ``task="regression"`` or ``"multilabel"``: a random (unstratified) split with the same fractions;
+    ``y`` as :func:`read_data` gives it (float targets, or multi-hot rows), ``columns`` their names;
+    ``labels_per_class`` and ``imbalance`` do not apply.
     """
+    task = resolve_task(task)
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim < 2:
@@ -407,6 +564,12 @@ def make_split(
         raise SweepError(f"--labels-per-class must be a positive int, got {labels_per_class}")
     if not (np.isfinite(imbalance) and imbalance >= 1.0):
         raise SweepError(f"--imbalance must be a ratio >= 1 (1 = balanced), got {imbalance}")
+    if task != CLASSIFICATION:
+        return _split_targets(
+            X, y, kind, task, name=name, val_fraction=val_fraction, test_fraction=test_fraction,
+            labels_per_class=labels_per_class, imbalance=imbalance, seed=seed, layout=layout,
+            columns=columns,
+        )  # fmt: skip
     classes, y_int = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise SweepError(
@@ -423,7 +586,7 @@ def make_split(
         if n - n_test - n_val < 1:
             raise SweepError(
                 f"class {str(classes[c])!r} has {n} example(s); the split needs at least 3 per class "
-                "(train, validation, test)"
+                "(train, validation, test)" + _regression_hint(classes)
             )
         parts["test"].append(idx[:n_test])
         parts["val"].append(idx[n_test : n_test + n_val])
@@ -457,6 +620,85 @@ def make_split(
         available_train=available,
         labels_per_class=labels_per_class,
         imbalance=float(imbalance),
+    )
+
+
+def _regression_hint(classes: np.ndarray) -> str:
+    """A pointer to ``--task regression`` when the class labels read as non-integer numbers."""
+    try:
+        values = np.asarray(classes).astype(np.float64)
+    except (TypeError, ValueError):
+        return ""
+    if values.size and np.all(np.isfinite(values)) and np.any(values != np.round(values)):
+        return (
+            f". The {len(values)} labels are numbers such as {values[0]:g}, {values[-1]:g}: if "
+            "they are regression targets, say so with --task regression (task='regression')"
+        )
+    return ""
+
+
+def _split_targets(
+    X: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    task: str,
+    *,
+    name: str,
+    val_fraction: float,
+    test_fraction: float,
+    labels_per_class: int | None,
+    imbalance: float,
+    seed: int,
+    layout: str,
+    columns: tuple[str, ...],
+) -> Dataset:
+    """The random split of regression targets or multi-hot labels (see :func:`make_split`)."""
+    if labels_per_class is not None or imbalance != 1.0:
+        raise SweepError(
+            f"--labels-per-class and --imbalance act on classes; --task {task} has none"
+        )
+    info = _targets(y, task, "y", columns)
+    y, columns = info["y"], info["columns"]
+    n = len(y)
+    n_test = max(1, round(test_fraction * n))
+    n_val = max(1, round(val_fraction * n))
+    if n - n_test - n_val < 2:
+        raise SweepError(
+            f"{n} samples are too few: the split needs at least 2 for training, 1 for validation "
+            "and 1 for test"
+        )
+    if task == MULTILABEL:
+        pos = y.sum(axis=0)
+        for c in range(y.shape[1]):
+            if pos[c] == 0 or pos[c] == n:
+                state = "never on" if pos[c] == 0 else "on for every sample"
+                raise SweepError(
+                    f"label {columns[c]!r} is {state}; every label needs positive and negative "
+                    "samples (drop that column)"
+                )
+    idx = np.random.default_rng(seed).permutation(n)
+    te, va, tr = (
+        np.sort(idx[:n_test]),
+        np.sort(idx[n_test : n_test + n_val]),
+        np.sort(idx[n_test + n_val :]),
+    )
+    raw = X.astype(np.float32)
+    Xn = _normalise(raw, raw[tr], kind)
+    yy = y.astype(np.float64 if task == REGRESSION else np.float32)
+    return Dataset(
+        name=name,
+        kind=kind,
+        classes=tuple(columns),
+        X_train=Xn[tr],
+        y_train=yy[tr],
+        X_val=Xn[va],
+        y_val=yy[va],
+        X_test=Xn[te],
+        y_test=yy[te],
+        raw_train=raw[tr],
+        layout=layout,
+        available_train=len(tr),
+        task=task,
     )
 
 

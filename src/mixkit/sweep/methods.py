@@ -5,6 +5,11 @@ Names are looked up among the public classes in ``mixkit.__all__`` that subclass
 name after colons, ``name:key=value:key=value``; values are Python literals (``0.4``, ``'sample'``,
 ``(0.2, 0.5)``) or bare words taken as strings; ``base=`` takes a method name (``remix:base=cutmix``). A method whose class takes ``alpha`` and whose spec
 does not fix it is swept over ``--alphas``; ``cutmix:alpha=1.0`` is one strategy.
+
+For ``task="regression"`` every transform is built with ``targets="continuous"`` (methods that need
+classes are refused), and ``cmixup`` without ``sigma=`` takes the default bandwidth the sweep derives
+from the training targets (:func:`default_sigma`), written into its label. ``cmixup`` is refused for
+the other tasks, and strategies that run the model (``tmix``) for all but classification.
 """
 
 from __future__ import annotations
@@ -17,9 +22,22 @@ from typing import Any
 import mixkit
 
 from .errors import SweepError
+from .tasks import CLASSIFICATION, REGRESSION
 from .variants import model_strategies
 
-__all__ = ["Strategy", "available_methods", "parse_alphas", "resolve_strategies", "split_list"]
+__all__ = [
+    "SIGMA_SCALE",
+    "Strategy",
+    "available_methods",
+    "default_sigma",
+    "parse_alphas",
+    "resolve_strategies",
+    "split_list",
+]
+
+CMIXUP = "cmixup"
+# C-Mixup's default bandwidth: this many standard deviations of the training targets
+SIGMA_SCALE = 0.5
 
 NONE = "none"
 # options the sweep sets itself for every method
@@ -44,22 +62,35 @@ class Strategy:
         parts += [f"{k}={v!r}" for k, v in self.options]
         return f"{self.method}({', '.join(parts)})" if parts else self.method
 
-    def build(self, num_classes: int, axes: tuple[int, ...] | None) -> Any:
-        """The transform for ``num_classes`` classes; ``axes`` is the default cut axes of the data."""
+    def build(
+        self, num_classes: int, axes: tuple[int, ...] | None, task: str = CLASSIFICATION
+    ) -> Any:
+        """The transform for ``num_classes`` classes; ``axes`` is the default cut axes of the data.
+        ``task="regression"``: built with ``targets="continuous"`` and no ``num_classes``."""
         if self.cls is None:
             return None
-        kwargs = {k: _option_value(k, v, num_classes, axes) for k, v in self.options}
+        kwargs = {k: _option_value(k, v, num_classes, axes, task) for k, v in self.options}
         params = inspect.signature(self.cls).parameters
         if self.alpha is not None:
             kwargs["alpha"] = self.alpha
         if "axes" in params and "axes" not in kwargs and axes is not None:
             kwargs["axes"] = axes
-        if "num_classes" in params or _takes_kwargs(self.cls):
+        if task == REGRESSION:
+            if "targets" not in params and not _takes_kwargs(self.cls):
+                raise ValueError(f"{self.cls.__name__} does not take continuous targets")
+            kwargs["targets"] = "continuous"
+        elif "num_classes" in params or _takes_kwargs(self.cls):
             kwargs["num_classes"] = num_classes
         return self.cls(**kwargs)
 
 
-def _option_value(key: str, value: Any, num_classes: int, axes: tuple[int, ...] | None) -> Any:
+def _option_value(
+    key: str,
+    value: Any,
+    num_classes: int,
+    axes: tuple[int, ...] | None,
+    task: str = CLASSIFICATION,
+) -> Any:
     """An option as the constructor takes it: ``base=cutmix`` names a method, built with the data's
     axes (``remix:base=cutmix`` is Remix's label rule over CutMix's boxes)."""
     if key != "base" or not isinstance(value, str):
@@ -68,7 +99,7 @@ def _option_value(key: str, value: Any, num_classes: int, axes: tuple[int, ...] 
     cls = known.get(value.lower())
     if cls is None:
         raise ValueError(f"base={value!r} names no method; available: {', '.join(sorted(known))}")
-    return Strategy(value.lower(), (), None, cls).build(num_classes, axes)
+    return Strategy(value.lower(), (), None, cls).build(num_classes, axes, task)
 
 
 def _takes_kwargs(cls: Any) -> bool:
@@ -144,6 +175,17 @@ def parse_alphas(text: str | list[float] | tuple[float, ...]) -> tuple[float, ..
     return tuple(alphas)
 
 
+def default_sigma(y_train: Any) -> float:
+    """C-Mixup's default bandwidth for these training targets: :data:`SIGMA_SCALE` times their
+    standard deviation (for ``(n, D)`` targets the root of the summed variances, the scale of the
+    Euclidean distance), to 3 significant digits; 1.0 for constant targets."""
+    import numpy as np
+
+    y = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
+    scale = float(np.sqrt(y.var(axis=0).sum())) if len(y) > 1 else 0.0
+    return float(f"{SIGMA_SCALE * scale:.3g}") if scale > 0 else 1.0
+
+
 def resolve_strategies(
     methods: str | list[str],
     alphas: tuple[float, ...],
@@ -151,14 +193,20 @@ def resolve_strategies(
     num_classes: int = 2,
     axes: tuple[int, ...] | None = None,
     probe: tuple[Any, Any] | None = None,
+    task: str = CLASSIFICATION,
+    sigma: float | None = None,
 ) -> list[Strategy]:
     """Turn ``--methods`` into strategies, checking each by building it once (bad options fail here)
     and, given a ``probe`` batch ``(x, y)``, by mixing it once (methods that cannot mix such data fail
-    here, e.g. one that needs segmentation masks)."""
+    here, e.g. one that needs segmentation masks). ``task``: see the module's text; ``sigma``: the
+    bandwidth a ``cmixup`` without ``sigma=`` gets (regression)."""
     specs = split_list(methods) if isinstance(methods, str) else [s.strip() for s in methods]
     if not specs:
         raise SweepError("--methods is empty; give a comma list such as none,mixup,cutmix")
-    known = {**model_strategies(), **available_methods()}  # tmix etc.: strategies that run the model
+    known = {
+        **model_strategies(),
+        **available_methods(),
+    }  # tmix etc.: strategies that run the model
     listing = ", ".join([NONE, *sorted(known)])
     out: list[Strategy] = []
     for spec in specs:
@@ -171,22 +219,47 @@ def resolve_strategies(
         elif key not in known:
             raise SweepError(f"unknown method {name!r}; available: {listing}")
         else:
+            _check_task(spec, key, known[key], task)
             found = _expand(spec, key, known[key], opts, alphas)
+            if key == CMIXUP and "sigma" not in dict(found[0].options):
+                if sigma is None:
+                    raise SweepError(f"method {spec!r}: give its bandwidth, cmixup:sigma=...")
+                found = [
+                    Strategy(
+                        s.method, tuple(sorted((*s.options, ("sigma", sigma)))), s.alpha, s.cls
+                    )
+                    for s in found
+                ]
         for s in found:
             try:
-                s.build(num_classes, axes)
+                s.build(num_classes, axes, task)
             except (TypeError, ValueError) as exc:
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise SweepError(f"method {spec!r}: {msg}") from None
             if probe is not None and s.cls is not None and not hasattr(s.cls, "bind"):
                 try:
-                    s.build(num_classes, axes)(probe[0], probe[1], rng=0)
+                    s.build(num_classes, axes, task)(probe[0], probe[1], rng=0)
                 except Exception as exc:  # noqa: BLE001
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise SweepError(f"method {s.label} cannot mix this data: {msg}") from None
             if s not in out:
                 out.append(s)
     return out
+
+
+def _check_task(spec: str, key: str, cls: Any, task: str) -> None:
+    """Methods that cannot serve ``task``: C-Mixup outside regression, model-running strategies
+    outside classification."""
+    if key == CMIXUP and task != REGRESSION:
+        raise SweepError(
+            f"method {spec!r}: C-Mixup pairs samples by the distance of continuous targets; it "
+            f"needs --task regression (this sweep is --task {task})"
+        )
+    if hasattr(cls, "bind") and task != CLASSIFICATION:
+        raise SweepError(
+            f"method {spec!r} runs the model with a classification loss; it is not available for "
+            f"--task {task}"
+        )
 
 
 def _expand(

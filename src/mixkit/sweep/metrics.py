@@ -1,7 +1,9 @@
 """Metrics of a trained model and statistics across paired seeds.
 
-Per trial: accuracy, balanced accuracy, NLL, ECE (15 equal-width confidence bins), and the same after
-temperature scaling fitted on the validation split. Across seeds: mean with a 95% t-interval, and
+Per trial, classification: accuracy, balanced accuracy, NLL, ECE (15 equal-width confidence bins),
+and the same after temperature scaling fitted on the validation split. Regression: RMSE and MAE over
+every target value, in the targets' units. Multi-label: micro-F1 and macro-F1 at threshold 0.5 and
+mAP (mean over labels of average precision). Across seeds: mean with a 95% t-interval, and
 paired differences against no mixing: a paired t-test on the per-seed differences, or, where every
 seed moved by the same amount (the t-test is then undefined), an exact sign test; :func:`paired`
 names the test it ran.
@@ -22,7 +24,9 @@ __all__ = [
     "fit_temperature",
     "interval",
     "log_softmax",
+    "multilabel_metrics",
     "paired",
+    "regression_metrics",
     "reliability_bins",
 ]
 
@@ -79,6 +83,58 @@ def classification_metrics(
         "nll": float(-np.mean(logp[np.arange(len(y)), y])),
         "ece": ece_from_bins(bins),
         "bins": bins,
+    }
+
+
+def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """``rmse`` = sqrt(mean of squared errors) and ``mae`` = mean absolute error, over every value of
+    ``(n,)`` or ``(n, D)`` targets (for ``D > 1``: over all ``n * D`` values, so a column counts in
+    proportion to its scale), in the targets' units."""
+    err = np.asarray(pred, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+
+
+def average_precision(scores: np.ndarray, y: np.ndarray) -> float:
+    """Average precision of one label: ``sum_k (R_k - R_{k-1}) * P_k`` over the distinct score
+    thresholds, highest first (tied scores enter together; the definition of scikit-learn's
+    ``average_precision_score``). NaN when ``y`` has no positive."""
+    s = np.asarray(scores, dtype=np.float64)
+    t = np.asarray(y, dtype=np.float64)
+    pos = t.sum()
+    if pos <= 0:
+        return float("nan")
+    order = np.argsort(-s, kind="mergesort")
+    s, t = s[order], t[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
+    tp = np.cumsum(t)[last]
+    precision = tp / (last + 1)
+    recall = tp / pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def multilabel_metrics(probs: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """Multi-label scores of per-label probabilities ``(n, C)`` against multi-hot ``y`` ``(n, C)``.
+
+    ``micro_f1``: F1 of all (sample, label) decisions pooled, a label predicted where its
+    probability is ``>= threshold``; ``macro_f1``: the mean over labels of each label's F1
+    (``2 TP / (2 TP + FP + FN)``, 0 for a label never present nor predicted, as scikit-learn's
+    ``zero_division=0``); ``map``: the mean over the labels that have a positive in ``y`` of their
+    average precision (:func:`average_precision`); ``map_labels`` says how many labels that was."""
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(y, dtype=np.float64) > 0.5
+    pred = p >= threshold
+    tp = (pred & t).sum(axis=0).astype(np.float64)
+    fp = (pred & ~t).sum(axis=0).astype(np.float64)
+    fn = (~pred & t).sum(axis=0).astype(np.float64)
+    denom = 2 * tp + fp + fn
+    per_label = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    total = 2 * tp.sum() + fp.sum() + fn.sum()
+    aps = [average_precision(p[:, c], t[:, c]) for c in range(p.shape[1]) if t[:, c].any()]
+    return {
+        "micro_f1": float(2 * tp.sum() / total) if total > 0 else 0.0,
+        "macro_f1": float(per_label.mean()) if per_label.size else 0.0,
+        "map": float(np.mean(aps)) if aps else float("nan"),
+        "map_labels": len(aps),
     }
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from .data import Dataset
 from .methods import NONE, Strategy
 from .metrics import ECE_BINS, ece_from_bins
+from .tasks import CLASSIFICATION, MULTILABEL, REGRESSION
 from .train import cut_axes
 
 __all__ = ["plot_metrics_vs_alpha", "plot_mixed_samples", "plot_reliability"]
@@ -22,6 +23,15 @@ PANELS = (
     ("test_ece", "test ECE (15 bins)", 1.0),
     ("test_ts_ece", "test ECE after temperature scaling", 1.0),
 )
+TASK_PANELS = {
+    CLASSIFICATION: PANELS,
+    REGRESSION: (("test_rmse", "test RMSE", 1.0), ("test_mae", "test MAE", 1.0)),
+    MULTILABEL: (
+        ("test_map", "test mAP", 100.0),
+        ("test_micro_f1", "test micro-F1", 100.0),
+        ("test_macro_f1", "test macro-F1", 100.0),
+    ),
+}
 
 
 def _plt() -> Any:
@@ -33,11 +43,16 @@ def _plt() -> Any:
     return plt
 
 
-def plot_metrics_vs_alpha(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
-    """One panel per metric: mean and 95% interval against alpha (log axis) for each method;
-    strategies without alpha (no mixing first) are horizontal lines with a band."""
+def plot_metrics_vs_alpha(
+    rows: list[dict[str, Any]], path: Path, title: str, task: str = CLASSIFICATION
+) -> Path:
+    """One panel per metric of ``task`` (accuracy, NLL, ECE; RMSE, MAE; mAP, F1): mean and 95%
+    interval against alpha (log axis) for each method; strategies without alpha (no mixing first)
+    are horizontal lines with a band."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.8))
+    panels = TASK_PANELS[task]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    axes = axes[0]
     alphas = sorted({r["alpha"] for r in rows if r["alpha"] is not None}) or [1.0]
     lo_x, hi_x = min(alphas) / 1.6, max(alphas) * 1.6
     families: dict[str, list[dict[str, Any]]] = {}
@@ -53,7 +68,7 @@ def plot_metrics_vs_alpha(rows: list[dict[str, Any]], path: Path, title: str) ->
             )
             families.setdefault(fam, []).append(r)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, (metric, label, scale) in zip(axes, PANELS):
+    for ax, (metric, label, scale) in zip(axes, panels):
         for j, r in enumerate(flat):
             m, lo, hi = (v * scale for v in r[metric])
             style = {"color": "black" if r["strategy"] == NONE else colors[(j + 5) % len(colors)]}

@@ -19,6 +19,7 @@ from .metrics import SIGN_TEST, T_TEST
 from .result import SweepResult, trial_key
 from .store import TrialStore
 from .summary import select, selection_notes, summarise, verdict
+from .tasks import CLASSIFICATION, MULTILABEL, REGRESSION, spec_of
 from .train import effective_batch_size
 
 __all__ = ["batch_note", "collect", "p_legend", "table_rows", "write_report"]
@@ -40,6 +41,17 @@ SCALAR = (
     "temperature",
     "seconds",
     "cpu_seconds",
+    "val_rmse",
+    "val_mae",
+    "test_rmse",
+    "test_mae",
+    "val_map",
+    "val_micro_f1",
+    "val_macro_f1",
+    "test_map",
+    "test_micro_f1",
+    "test_macro_f1",
+    "test_map_labels",
 )
 
 
@@ -110,9 +122,79 @@ HEADER = (
 
 TERMINAL_DROP = ("balanced acc %", "Δ NLL")  # in report.md and report.html only
 
+# the other tasks: (header, the metric fields whose cells follow "strategy, seeds, val <first>")
+HEADERS = {
+    CLASSIFICATION: HEADER,
+    REGRESSION: (
+        "strategy",
+        "seeds",
+        "val RMSE",
+        "test RMSE [95% CI]",
+        "Δ RMSE vs none",
+        "p (RMSE)",
+        "test MAE [95% CI]",
+        "Δ MAE vs none",
+        "p (MAE)",
+    ),
+    MULTILABEL: (
+        "strategy",
+        "seeds",
+        "val mAP %",
+        "test mAP % [95% CI]",
+        "Δ mAP vs none (pts)",
+        "p (mAP)",
+        "micro-F1 %",
+        "Δ micro-F1 (pts)",
+        "macro-F1 %",
+        "Δ macro-F1 (pts)",
+    ),
+}
+TERMINAL_DROPS = {CLASSIFICATION: TERMINAL_DROP, REGRESSION: (), MULTILABEL: ()}
 
-def table_rows(rows: list[dict[str, Any]], selected: str | None) -> list[tuple[str, ...]]:
-    """The table's cells, one tuple per strategy (strings), in the order of :data:`HEADER`."""
+
+def _name_cell(r: dict[str, Any], selected: str | None) -> str:
+    return (
+        r["strategy"]
+        + (" ★" if r["strategy"] == selected else "")
+        + (" (stopped early)" if r.get("pruned") else "")
+    )
+
+
+def table_rows(
+    rows: list[dict[str, Any]], selected: str | None, task: str = CLASSIFICATION
+) -> list[tuple[str, ...]]:
+    """The table's cells, one tuple per strategy (strings), in the order of ``HEADERS[task]``."""
+    if task == REGRESSION:
+        return [
+            (
+                _name_cell(r, selected),
+                str(r["n"]),
+                f"{r['val_rmse'][0]:.4g}",
+                _ci_g(r["test_rmse"]),
+                _diff_g(r, "test_rmse"),
+                _p_cell(r.get("diff_test_rmse")),
+                _ci_g(r["test_mae"]),
+                _diff_g(r, "test_mae"),
+                _p_cell(r.get("diff_test_mae")),
+            )
+            for r in rows
+        ]
+    if task == MULTILABEL:
+        return [
+            (
+                _name_cell(r, selected),
+                str(r["n"]),
+                f"{100 * r['val_map'][0]:.2f}",
+                _ci(r["test_map"], 100, 2),
+                _diff(r, "test_map", 100, 2),
+                _p_cell(r.get("diff_test_map")),
+                _ci(r["test_micro_f1"], 100, 2),
+                _diff(r, "test_micro_f1", 100, 2),
+                _ci(r["test_macro_f1"], 100, 2),
+                _diff(r, "test_macro_f1", 100, 2),
+            )
+            for r in rows
+        ]
     out = []
     for r in rows:
         d = r.get("diff_test_acc")
@@ -136,6 +218,26 @@ def table_rows(rows: list[dict[str, Any]], selected: str | None) -> list[tuple[s
     return out
 
 
+def _g(v: float, sign: bool = False) -> str:
+    """A value in the targets' units: 4 significant digits, whatever their scale."""
+    return f"{v:+.4g}" if sign else f"{v:.4g}"
+
+
+def _ci_g(v: tuple[float, float, float]) -> str:
+    m, lo, hi = v
+    return _g(m) if math.isnan(lo) else f"{_g(m)} [{_g(lo)}, {_g(hi)}]"
+
+
+def _diff_g(row: dict[str, Any], metric: str) -> str:
+    d = row.get(f"diff_{metric}")
+    if d is None:
+        return "—"
+    text = _g(d["mean"], True)
+    if not math.isnan(d["low"]):
+        text += f" [{_g(d['low'], True)}, {_g(d['high'], True)}]"
+    return text
+
+
 def _p_cell(d: dict[str, Any] | None) -> str:
     """``p`` of a paired difference; ``"0.0625 (sign test)"`` where the t-test could not be run."""
     if d is None or math.isnan(d["p"]):
@@ -143,10 +245,14 @@ def _p_cell(d: dict[str, Any] | None) -> str:
     return f"{d['p']:.3g}" + (" (sign test)" if d.get("test") == SIGN_TEST else "")
 
 
-def p_legend(rows: list[dict[str, Any]]) -> str:
-    """Which test gave each ``p (acc)`` in the table, by name."""
-    sign = [r["strategy"] for r in rows if (r.get("diff_test_acc") or {}).get("test") == SIGN_TEST]
-    text = f"p (acc): {T_TEST} on the per-seed differences"
+def p_legend(rows: list[dict[str, Any]], task: str = CLASSIFICATION) -> str:
+    """Which test gave each ``p`` of the table's main metric, by name."""
+    first = spec_of(task).metrics[0]
+    short = {"test_acc": "acc", "test_rmse": "RMSE", "test_map": "mAP"}[first.field]
+    sign = [
+        r["strategy"] for r in rows if (r.get(f"diff_{first.field}") or {}).get("test") == SIGN_TEST
+    ]
+    text = f"p ({short}): {T_TEST} on the per-seed differences"
     if sign:
         text += (
             f"; for {', '.join(sign)} every seed moved by the same amount, so the t-test is "
@@ -169,6 +275,33 @@ def batch_note(batch_size: int | None, n_train: int) -> str:
     )
 
 
+_LOSS = {
+    CLASSIFICATION: "",
+    REGRESSION: (
+        " Loss: MSE on the mixed targets, standardised with the training split's mean and "
+        "standard deviation (the batch is mixed in the targets' units, then standardised); "
+        "predictions are mapped back, so RMSE and MAE are in the targets' units."
+    ),
+    MULTILABEL: (
+        " Loss: binary cross entropy on the weighted multi-hot targets "
+        "(mixkit.torch.mixed_binary_cross_entropy); predictions are per-label sigmoids."
+    ),
+}
+_METRIC_NOTE = {
+    CLASSIFICATION: "ECE: 15 equal-width bins; TS: temperature scaling fitted on validation.",
+    REGRESSION: (
+        "RMSE and MAE over every target value, in the targets' units (lower is better); the split "
+        "is random (not stratified)."
+    ),
+    MULTILABEL: (
+        "A label is predicted where its probability is >= 0.5; micro-F1 pools every (sample, label) "
+        "decision, macro-F1 averages the labels' F1 (0 for a label never present nor predicted); "
+        "mAP: mean over the labels with a positive in the split of average precision. The split "
+        "is random (not stratified)."
+    ),
+}
+
+
 def _draw(
     name: str, failures: list[str], log: Path, fn: Callable[..., Path | None], *args: Any
 ) -> Path | None:
@@ -184,14 +317,14 @@ def _draw(
         return None
 
 
-def _markdown_table(cells: list[tuple[str, ...]]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+def _markdown_table(cells: list[tuple[str, ...]], header: tuple[str, ...] = HEADER) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines)
 
 
-def _html_table(cells: list[tuple[str, ...]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+def _html_table(cells: list[tuple[str, ...]], header: tuple[str, ...] = HEADER) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells
     )
@@ -234,11 +367,13 @@ def write_report(
     from .plots import plot_metrics_vs_alpha, plot_mixed_samples, plot_reliability
 
     select_on, search = config.get("select_on", "accuracy"), config.get("search") or {}
-    rows = summarise(trials, strategies, pruned=search.get("pruned"))
+    task = ds.task
+    header = HEADERS[task]
+    rows = summarise(trials, strategies, pruned=search.get("pruned"), task=task)
     chosen = select(rows, select_on)
     selected = chosen["strategy"] if chosen else None
     statement = verdict(rows, select_on)
-    cells = table_rows(rows, selected)
+    cells = table_rows(rows, selected, task)
     files: dict[str, Path] = {}
     files["trials.json"], files["trials.csv"] = _write_trials(trials, out)
     images: list[tuple[str, Path]] = []
@@ -257,9 +392,10 @@ def write_report(
                 "metrics_vs_alpha.png",
                 "Test metrics against alpha",
                 plot_metrics_vs_alpha,
-                (rows, out / "metrics_vs_alpha.png", title),
+                (rows, out / "metrics_vs_alpha.png", title, task),
             )
         )
+    if rows and task == CLASSIFICATION:
         figures.append(
             (
                 "reliability.png",
@@ -273,14 +409,15 @@ def write_report(
                 ),
             )
         )
-    figures.append(
-        (
-            "mixed_samples.png",
-            "Mixed training samples: own class (lam) + partner class (1 - lam)",
-            plot_mixed_samples,
-            (ds, strategies, out / "mixed_samples.png"),
+    if task == CLASSIFICATION:
+        figures.append(
+            (
+                "mixed_samples.png",
+                "Mixed training samples: own class (lam) + partner class (1 - lam)",
+                plot_mixed_samples,
+                (ds, strategies, out / "mixed_samples.png"),
+            )
         )
-    )
     for fname, caption, fn, args in figures:
         drawn = _draw(fname, not_drawn, log, fn, *args)
         if drawn is not None:
@@ -293,12 +430,15 @@ def write_report(
         (
             f"Split: fixed, stratified (seed {config['split_seed']}); labelled examples per class: "
             f"{'all' if lpc is None else lpc}; imbalance ratio {config['imbalance']:g}."
-        ),
+        )
+        if task == CLASSIFICATION
+        else f"Split: fixed, random (seed {config['split_seed']}); task: {task}.",
         (
             f"Model: {config['model']}; {config['epochs']} epochs, "
             f"{batch_note(config['batch_size'], len(ds.y_train))}, AdamW lr "
             f"{config['lr']:g}, cosine decay; the same schedule for every strategy. Seeds (paired across "
             f"strategies: same initial weights and batch order): {', '.join(map(str, seeds))}."
+            + _LOSS[task]
         )
         if config.get("epochs") is not None
         else (
@@ -309,8 +449,9 @@ def write_report(
         (
             "Selection uses the validation split only; the test split is used once, for this table. "
             "Intervals: 95% t-intervals over seeds (kept inside each metric's range); Δ: paired "
-            f"difference against no mixing on the same seeds; {p_legend(rows)}. ECE: 15 "
-            "equal-width bins; TS: temperature scaling fitted on validation. ★ = selected."
+            f"difference against no mixing on the same seeds; {p_legend(rows, task)}. "
+            + _METRIC_NOTE[task]
+            + " ★ = selected."
         ),
     ]
     intro += selection_notes(rows, select_on, search or None)
@@ -334,7 +475,7 @@ def write_report(
         "",
         "## Results (test split)",
         "",
-        _markdown_table(cells),
+        _markdown_table(cells, header),
         "",
     ]
     if failed:
@@ -373,16 +514,16 @@ def write_report(
         "th{background:#f3f3f3}img{max-width:100%}</style></head><body><h1>mixkit sweep report</h1>"
         f"<ul>{items}</ul><h2>Verdict</h2><p>{html.escape(statement)}</p>"
         "<h2>Results (test split)</h2>"
-        f"{_html_table(cells)}{_html_failed(failed)}{figs}<p>Store: {html.escape(store.display_url)}, study "
+        f"{_html_table(cells, header)}{_html_failed(failed)}{figs}<p>Store: {html.escape(store.display_url)}, study "
         f"{html.escape(store.study_name)}</p></body></html>"
     )
     if show and console is not None:
         from rich.table import Table
 
         table = Table(title=f"mixkit sweep: {ds.name} (test split; mean [95% CI] over seeds)")
-        keep = [i for i, h in enumerate(HEADER) if h not in TERMINAL_DROP]
+        keep = [i for i, h in enumerate(header) if h not in TERMINAL_DROPS[task]]
         for i in keep:
-            table.add_column(HEADER[i], overflow="fold")
+            table.add_column(header[i], overflow="fold")
         for c in cells:
             table.add_row(*(c[i].replace(" [", "\n[") for i in keep))
         console.print(table)

@@ -20,13 +20,14 @@ import numpy as np
 from .data import make_split, read_data, resolve_labels_per_class
 from .errors import SweepError
 from .execute import GUARD_IN_WORKER, Job, execute, resolve_train, show_failure
-from .methods import parse_alphas, resolve_strategies
+from .methods import default_sigma, parse_alphas, resolve_strategies
 from .models import callable_name, check_factory, resolve_factory, script_of
 from .report import batch_note, collect, write_report
 from .result import SweepResult, trial_key
 from .search import SearchRun, prepare_search
 from .store import TrialStore, study_name_for
 from .summary import resolve_select_on
+from .tasks import CLASSIFICATION, resolve_task, spec_of
 from .text import TEXT_METHODS, text_source
 from .train import (
     ReferenceTrainer,
@@ -37,7 +38,7 @@ from .train import (
 
 __all__ = ["SweepResult", "sweep"]
 
-DEFAULT_METHODS = "none,mixup,cutmix:alpha=1.0"
+DEFAULT_METHODS = spec_of(CLASSIFICATION).default_methods
 DEFAULT_ALPHAS = (0.1, 0.2, 0.4, 1.0)
 DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_BATCH_SIZE = 60, 3e-3, 32
 BUILTIN_TRAIN = "mixkit.sweep.train:ReferenceTrainer"
@@ -84,13 +85,14 @@ def _check_train_signature(fn: Any, name: str) -> None:
 def sweep(
     data: Any = "digits",
     *,
+    task: str | None = None,
     train: Any = None,
     name: str | None = None,
     device: str = "auto",
     label_column: str | None = None,
     text_column: str | None = None,
     embedder: Any = None,
-    methods: str | list[str] = DEFAULT_METHODS,
+    methods: str | list[str] | None = None,
     alphas: str | tuple[float, ...] = DEFAULT_ALPHAS,
     seeds: int | str | tuple[int, ...] = 5,
     epochs: int | None = None,
@@ -132,6 +134,12 @@ def sweep(
     ``list[str] -> (N, D)``), cached in ``out/embeddings``, and mixed as vectors (``mixup``) or as the
     head's hidden states (``tmix``); the default methods are then ``none,mixup,tmix``.
 
+    ``task``: ``"classification"`` (the default), ``"regression"`` (float targets ``(n,)`` or
+    ``(n, D)``: RMSE and MAE; default methods ``none,mixup,cmixup``, C-Mixup's ``sigma`` by default
+    half the training targets' standard deviation) or ``"multilabel"`` (multi-hot ``(n, C)``:
+    micro/macro-F1 and mAP). Never guessed from the labels. ``methods=None``: the task's default
+    (``none,mixup,cutmix:alpha=1.0`` for classification and multi-label).
+
     Returns a :class:`SweepResult`. Bad input raises :class:`~mixkit.sweep.SweepError` before the
     results store is opened. Trials already in the store are not run again.
     """
@@ -139,6 +147,21 @@ def sweep(
         raise SystemExit(GUARD_IN_WORKER)  # one line, not the sweep run again in every worker
     t0 = time.perf_counter()
     # 1. every check first: nothing is written before all input is known to be good
+    task = resolve_task(task)
+    if task != CLASSIFICATION:
+        if search is not None:
+            raise SweepError(
+                f"--search {search} explores classification strategies only; for --task {task} "
+                "sweep the grid (--methods, --alphas)"
+            )
+        if labels_per_class not in (None, 0) or float(imbalance) != 1.0:
+            raise SweepError(
+                f"--labels-per-class and --imbalance act on classes; --task {task} has none"
+            )
+        if text_column is not None or str(data).strip().lower().replace("_", "") == (
+            "rottentomatoes"
+        ):
+            raise SweepError(f"text data is swept for classification only, not --task {task}")
     train_fn, train_name = None, BUILTIN_TRAIN
     if train is not None:
         given = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "model": model}
@@ -173,11 +196,25 @@ def sweep(
         if progress
         else None,
     )
-    got = read_data(data, label_column=label_column, kind=kind, image_size=image_size, text=text)
-    labels_per_class = resolve_labels_per_class(labels_per_class, got.bundled)
+    got = read_data(
+        data,
+        label_column=label_column,
+        kind=kind,
+        image_size=image_size,
+        text=text,
+        task=task,
+    )
+    if task == CLASSIFICATION:
+        labels_per_class = resolve_labels_per_class(labels_per_class, got.bundled)
+    else:
+        labels_per_class = None
     data_name = name.strip() if name is not None else got.name
-    if text is not None and methods == DEFAULT_METHODS:
+    given = methods not in (None, DEFAULT_METHODS)  # the classification default counts as not given
+    searched_methods = methods if given else None
+    if text is not None and not given:
         methods = TEXT_METHODS
+    elif methods is None:
+        methods = spec_of(task).default_methods
     ds = make_split(
         got.X,
         got.y,
@@ -187,6 +224,8 @@ def sweep(
         labels_per_class=labels_per_class,
         imbalance=float(imbalance),
         seed=split_seed,
+        task=task,
+        columns=got.columns,
     )
     k = min(4, len(ds.y_train))
     strategies = resolve_strategies(
@@ -195,14 +234,16 @@ def sweep(
         num_classes=ds.num_classes,
         axes=cut_axes(ds.kind),
         probe=(ds.X_train[:k], ds.y_train[:k]),
+        task=task,
+        sigma=default_sigma(ds.y_train) if task != CLASSIFICATION else None,
     )
-    select_on = resolve_select_on(select_on, imbalance)
+    select_on = resolve_select_on(select_on, imbalance, task)
     plan = None  # --search: candidates drawn from the methods' families (search.py), not the grid
     if search is not None:
         plan = prepare_search(
             search,
             budget,
-            None if methods == DEFAULT_METHODS else methods,
+            searched_methods,
             search_space,
             seed=search_seed,
             select_on=select_on,
@@ -216,7 +257,7 @@ def sweep(
     if builtin:
         model_name, factory = resolve_factory(model, ds.kind)
         check_factory(factory, ds.input_shape, ds.num_classes)
-        train_fn = ReferenceTrainer(model if callable(model) else model_name, cfg)
+        train_fn = ReferenceTrainer(model if callable(model) else model_name, cfg, task)
     if jobs > 1:  # workers get the function by pickling (a name), or import its "module:function"
         _check_picklable(train if isinstance(train, str) else train_fn, jobs)
 
@@ -245,6 +286,8 @@ def sweep(
     script = None if builtin else script_of(train_fn)
     if script is not None:  # two scripts' functions of the same name are kept apart
         config["train_file"] = script
+    if task != CLASSIFICATION:  # only then, so that classification sweeps keep their study names
+        config["task"] = task
     if text is not None:  # only for text, so that other sweeps keep their study names
         config["text_column"] = text.column
         config["embedder"] = text.embedder.identity

@@ -408,7 +408,9 @@ class TrialStore:
             hb.stop()
 
     def finish(self, trial: Any, result: dict[str, Any]) -> bool:
-        """Store the metrics and mark the trial COMPLETE (its value is the validation accuracy).
+        """Store the metrics and mark the trial COMPLETE (its value is the validation accuracy;
+        for regression minus the validation RMSE, for multi-label the validation mAP: the study
+        maximises, and nothing selects on this value).
 
         Returns False, storing nothing, when the claim was taken over meanwhile (its key is then
         run by the process that took it over)."""
@@ -416,7 +418,7 @@ class TrialStore:
         self._stop_beat(trial)
         try:
             trial.set_user_attr("result", result)
-            self.study.tell(trial, float(result["val_acc"]))
+            self.study.tell(trial, _value(result))
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             if self._storage.get_trial(trial._trial_id).state.is_finished():
                 return False
@@ -452,3 +454,13 @@ def _begin_immediate(engine: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections made while the tables were created start over with it
+
+
+def _value(result: dict[str, Any]) -> float:
+    """The Optuna value of a finished trial (see :meth:`TrialStore.finish`)."""
+    if "val_acc" in result:
+        return float(result["val_acc"])
+    if "val_rmse" in result:
+        return -float(result["val_rmse"])
+    value = float(result["val_map"])
+    return value if value == value else 0.0  # NaN (no positive label in validation): not a value

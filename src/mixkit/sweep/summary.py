@@ -1,6 +1,7 @@
 """From stored trials to the table: means, 95% intervals, paired differences, selection, verdict.
 
-Selection reads validation metrics only (``val_acc``, ``val_bacc``, ``val_nll``). Every trial also
+Selection reads validation metrics only (``val_acc``, ``val_bacc``, ``val_nll``; for regression
+``val_rmse``, ``val_mae``; for multi-label ``val_map``, ``val_micro_f1``, ``val_macro_f1``). Every trial also
 stores its test metrics, but nothing here that chooses a strategy looks at them: the test split is
 read once, for the final table and the verdict on the strategy already chosen.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from .errors import SweepError
 from .methods import NONE, Strategy
 from .metrics import interval, paired
+from .tasks import CLASSIFICATION, resolve_task, spec_of, task_of_select_on
 
 __all__ = [
     "METRICS",
@@ -26,38 +28,45 @@ __all__ = [
     "verdict",
 ]
 
-# metric -> (column title, higher is better)
-METRICS = {
-    "test_acc": ("accuracy", True),
-    "test_bacc": ("balanced accuracy", True),
-    "test_nll": ("NLL", False),
-    "test_ece": ("ECE", False),
-    "test_ts_ece": ("ECE after temperature scaling", False),
-    "test_ts_nll": ("NLL after temperature scaling", False),
-}
-# --select-on name -> (validation field that selects, its test counterpart, title, higher is better)
-SELECT_ON = {
-    "accuracy": ("val_acc", "test_acc", "accuracy", True),
-    "balanced_accuracy": ("val_bacc", "test_bacc", "balanced accuracy", True),
-    "nll": ("val_nll", "test_nll", "NLL", False),
-}
+# classification: metric -> (column title, higher is better)
+METRICS = {m.field: (m.title, m.higher) for m in spec_of(CLASSIFICATION).metrics}
+# classification: --select-on name -> (validation field that selects, its test counterpart, title,
+# higher is better); the other tasks' names are in :mod:`.tasks`
+SELECT_ON = dict(spec_of(CLASSIFICATION).select_on)
 ALPHA_SIG = 0.05
 
 
-def default_select_on(imbalance: float = 1.0) -> str:
+def default_select_on(imbalance: float = 1.0, task: str = CLASSIFICATION) -> str:
     """``"balanced_accuracy"`` for a long-tailed training split (``imbalance != 1``), else
-    ``"accuracy"``."""
+    ``"accuracy"``; ``"rmse"`` for regression, ``"map"`` for multi-label."""
+    if resolve_task(task) != CLASSIFICATION:
+        return spec_of(task).default_select_on
     return "balanced_accuracy" if float(imbalance) != 1.0 else "accuracy"
 
 
-def resolve_select_on(value: str | None, imbalance: float = 1.0) -> str:
-    """Check ``--select-on`` (``None`` = :func:`default_select_on`); raises :class:`SweepError`."""
+def resolve_select_on(value: str | None, imbalance: float = 1.0, task: str | None = None) -> str:
+    """Check ``--select-on`` (``None`` = :func:`default_select_on`) against ``task`` (``None``: any
+    task's names); raises :class:`SweepError`."""
     if value is None:
-        return default_select_on(imbalance)
+        return default_select_on(imbalance, task or CLASSIFICATION)
     key = str(value).strip().lower().replace("-", "_")
-    if key not in SELECT_ON:
-        raise SweepError(f"--select-on must be one of {', '.join(SELECT_ON)}, got {value!r}")
+    names = spec_of(task).select_on if task is not None else {}
+    owner = task_of_select_on(key)
+    if task is None and owner is not None:
+        return key
+    if key not in names:
+        hint = f" (it applies to --task {owner})" if owner is not None else ""
+        raise SweepError(
+            f"--select-on must be one of {', '.join(names or SELECT_ON)}"
+            + (f" for --task {resolve_task(task)}" if task is not None else "")
+            + f", got {value!r}{hint}"
+        )
     return key
+
+
+def _on(on: str) -> tuple[str, str, str, bool]:
+    """The ``(validation field, test field, title, higher)`` of a checked ``--select-on`` name."""
+    return spec_of(task_of_select_on(on) or CLASSIFICATION).select_on[on]
 
 
 def summarise(
@@ -65,12 +74,16 @@ def summarise(
     strategies: Sequence[Strategy],
     *,
     pruned: Mapping[str, int] | None = None,
+    task: str = CLASSIFICATION,
 ) -> list[dict[str, Any]]:
     """One row per strategy with trials: ``n``, validation means (``val_acc``, ``val_bacc``,
-    ``val_nll``), each metric's ``(mean, low, high)`` and, where no mixing ran on the same seeds,
-    ``diff_<metric>`` (paired). ``pruned``: strategy label -> seeds it ran before a search stopped it;
-    those rows get ``pruned=True`` and are never selected."""
+    ``val_nll``; for the other tasks those of :mod:`.tasks`), each metric's ``(mean, low, high)``
+    and, where no mixing ran on the same seeds, ``diff_<metric>`` (paired). ``pruned``: strategy
+    label -> seeds it ran before a search stopped it; those rows get ``pruned=True`` and are never
+    selected."""
     pruned = pruned or {}
+    spec = spec_of(task)
+    metrics = {m.field: m for m in spec.metrics}
     by: dict[str, dict[int, dict[str, Any]]] = {}
     for t in trials:
         by.setdefault(t["strategy"], {})[int(t["seed"])] = t
@@ -90,15 +103,15 @@ def summarise(
             "seeds": seeds,
             "pruned": s.label in pruned,
         }
-        for v in ("val_acc", "val_bacc", "val_nll"):
+        for v in spec.val_fields:
             values = [runs[k].get(v) for k in seeds]
             if all(x is not None for x in values):
                 row[v] = interval(values)
-        for m in METRICS:
-            row[m] = _clip(interval([runs[k][m] for k in seeds]), m)
+        for m, metric in metrics.items():
+            row[m] = _clip(interval([runs[k][m] for k in seeds]), metric.bounded)
         common = [k for k in seeds if k in base]
         if s.label != NONE and common:
-            for m in METRICS:
+            for m in metrics:
                 row[f"diff_{m}"] = paired(
                     [runs[k][m] for k in common], [base[k][m] for k in common]
                 )
@@ -106,18 +119,26 @@ def summarise(
     return rows
 
 
-def _clip(ci: tuple[float, float, float], metric: str) -> tuple[float, float, float]:
-    """Bounds of a t-interval kept inside the metric's range (accuracies and ECE in [0, 1], NLL >= 0)."""
+def _clip(ci: tuple[float, float, float], bounded: bool) -> tuple[float, float, float]:
+    """Bounds of a t-interval kept inside the metric's range (accuracies, ECE, F1 and mAP in [0, 1];
+    NLL, RMSE and MAE >= 0)."""
     m, lo, hi = ci
-    top = float("inf") if "nll" in metric else 1.0
+    top = 1.0 if bounded else float("inf")
     return m, min(max(lo, 0.0), top), min(max(hi, 0.0), top)
 
 
 def _sort_key(row: dict[str, Any], on: str) -> tuple[float, float]:
-    field, _, _, higher = SELECT_ON[on]
+    field, _, _, higher = _on(on)
     score = row[field][0] if higher else -row[field][0]
-    # ties: lower validation NLL; when selecting on NLL, higher validation accuracy
-    tie = row["val_acc"][0] if on == "nll" else -row["val_nll"][0]
+    task = task_of_select_on(on) or CLASSIFICATION
+    if task == CLASSIFICATION:
+        # ties: lower validation NLL; when selecting on NLL, higher validation accuracy
+        tie = row["val_acc"][0] if on == "nll" else -row["val_nll"][0]
+    else:  # ties: the task's next validation score (MAE for RMSE and back; F1 for mAP)
+        spec = spec_of(task)
+        other = next(k for k in spec.select_on if k != on)
+        f2, _, _, h2 = spec.select_on[other]
+        tie = row[f2][0] if h2 else -row[f2][0]
     return round(score, 12), tie
 
 
@@ -126,12 +147,12 @@ def select(rows: list[dict[str, Any]], on: str = "accuracy") -> dict[str, Any] |
     or ``nll``; ties: lower validation NLL, or higher validation accuracy when ``on="nll"``).
     Rows marked ``pruned`` (stopped early by a search) are never selected."""
     on = resolve_select_on(on)
-    field = SELECT_ON[on][0]
+    field = _on(on)[0]
     ok = [r for r in rows if not r.get("pruned")]
     missing = [r["strategy"] for r in ok if field not in r]
     if missing:
         raise SweepError(
-            f"cannot select on validation {SELECT_ON[on][2]}: no {field!r} for {missing[0]} "
+            f"cannot select on validation {_on(on)[2]}: no {field!r} for {missing[0]} "
             "(trials stored by an older mixkit?); use --select-on accuracy or nll"
         )
     if not ok:
@@ -139,20 +160,26 @@ def select(rows: list[dict[str, Any]], on: str = "accuracy") -> dict[str, Any] |
     return max(ok, key=lambda r: _sort_key(r, on))
 
 
-def _fmt(value: float, higher: bool) -> str:
-    """Accuracies in percent, NLL as it is."""
-    return f"{100 * value:.2f}%" if higher else f"{value:.3f}"
+def _fmt(value: float, higher: bool, units: bool = False) -> str:
+    """Accuracies, F1 and mAP in percent; NLL as it is; RMSE and MAE (``units``: in the targets'
+    units, whatever their scale) to 4 significant digits."""
+    if higher:
+        return f"{100 * value:.2f}%"
+    return f"{value:.4g}" if units else f"{value:.3f}"
 
 
-def _fmt_diff(value: float, higher: bool) -> str:
-    return f"{100 * value:+.2f}" if higher else f"{value:+.3f}"
+def _fmt_diff(value: float, higher: bool, units: bool = False) -> str:
+    if higher:
+        return f"{100 * value:+.2f}"
+    return f"{value:+.4g}" if units else f"{value:+.3f}"
 
 
 def verdict(rows: list[dict[str, Any]], on: str = "accuracy") -> str:
     """A plain sentence on the selected strategy's test gain over no mixing, in the metric it was
     selected on (``on``)."""
     on = resolve_select_on(on)
-    field, test_metric, title, higher = SELECT_ON[on]
+    field, test_metric, title, higher = _on(on)
+    units = task_of_select_on(on) not in (None, CLASSIFICATION)
     chosen = select(rows, on)
     if chosen is None:
         return "No trial has finished yet, so there is nothing to report."
@@ -164,7 +191,7 @@ def verdict(rows: list[dict[str, Any]], on: str = "accuracy") -> str:
         )
     head = (
         f"Selected on validation {title}: {chosen['strategy']} "
-        f"(validation {title} {_fmt(chosen[field][0], higher)})."
+        f"(validation {title} {_fmt(chosen[field][0], higher, units)})."
     )
     key = f"diff_{test_metric}"
     if NONE not in names or key not in chosen:
@@ -175,7 +202,7 @@ def verdict(rows: list[dict[str, Any]], on: str = "accuracy") -> str:
     d = chosen[key]
     unit = " points" if higher else ""
     ci = (
-        f"95% interval [{_fmt_diff(d['low'], higher)}, {_fmt_diff(d['high'], higher)}]"
+        f"95% interval [{_fmt_diff(d['low'], higher, units)}, {_fmt_diff(d['high'], higher, units)}]"
         if not math.isnan(d["low"])
         else "no interval with one seed"
     )
@@ -183,7 +210,7 @@ def verdict(rows: list[dict[str, Any]], on: str = "accuracy") -> str:
     test_name = d.get("test") or "paired t-test"
     p_text = "" if math.isnan(d["p"]) else f", {test_name} p = {d['p']:.3g}"
     body = (
-        f" On the test split it changes {title} by {_fmt_diff(d['mean'], higher)}{unit} against no "
+        f" On the test split it changes {title} by {_fmt_diff(d['mean'], higher, units)}{unit} against no "
         f"mixing ({ci}{p_text}; better on {better} of {d['n']} seeds, worse on {worse})."
     )
     calib = _calibration(chosen, on)
@@ -237,7 +264,7 @@ def selection_notes(
     validation scores is optimistic. ``search``: the ``info`` of a search (see
     :func:`mixkit.sweep.search.SearchRun.info`), or ``None`` for a grid."""
     on = resolve_select_on(on)
-    title = SELECT_ON[on][2]
+    title = _on(on)[2]
     compared = len(rows)
     lines = []
     if search:

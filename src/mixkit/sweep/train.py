@@ -13,6 +13,17 @@ mixed as ``out = lam * x + (1 - lam) * x[partner]`` (``lam`` = the sample's own 
 ``predict(X)`` returns class probabilities ``(len(X), num_classes)``; the sweep calls it on the
 validation and the test inputs and measures the rest itself.
 
+The same contract serves the other tasks (``--task``):
+
+- ``regression``: ``y_train`` float64 targets ``(n,)`` or ``(n, D)`` in their own units (not
+  standardised), ``num_classes`` the number of target columns ``D`` (1 for ``(n,)``), the transform
+  built with ``targets="continuous"`` (``targets`` = the mixed float targets, same shape as ``yb``);
+  ``predict(X)`` returns predictions in the targets' units, shape ``(len(X),)`` or ``(len(X), D)``
+  like ``y_train`` (``(len(X), 1)`` is taken for ``(len(X),)``), all finite.
+- ``multilabel``: ``y_train`` float32 multi-hot ``(n, C)`` of 0/1, ``num_classes`` = C, ``targets``
+  weighted multi-hot rows (``mixkit.torch.mixed_binary_cross_entropy`` is their loss);
+  ``predict(X)`` returns per-label probabilities ``(len(X), C)`` in [0, 1] (apply a sigmoid).
+
 Seeds are paired across strategies: in the reference trainer, for a given seed every strategy starts
 from the same weights and sees the same batches in the same order; only the mixing draws differ. The
 four streams (weights, batch order, mixing, the model's own training draws such as dropout) come from
@@ -34,13 +45,21 @@ import numpy as np
 from .data import Dataset
 from .errors import SweepError
 from .methods import Strategy
-from .metrics import classification_metrics, fit_temperature
+from .metrics import (
+    classification_metrics,
+    fit_temperature,
+    multilabel_metrics,
+    regression_metrics,
+)
 from .models import build_model, callable_name, resolve_factory
+from .tasks import CLASSIFICATION, MULTILABEL, REGRESSION
 
 __all__ = [
     "ReferenceTrainer",
     "TrainConfig",
     "TrialError",
+    "check_label_probabilities",
+    "check_predictions",
     "check_probabilities",
     "cut_axes",
     "effective_batch_size",
@@ -138,11 +157,19 @@ class ReferenceTrainer:
     ``"module:function"`` or a factory ``f(input_shape, num_classes) -> nn.Module``) trained with
     AdamW, cosine decay and soft-target cross entropy on mixed batches; ``predict`` is its softmax.
 
+    ``task="regression"``: the model has one output per target column and is trained with MSE on
+    targets standardised with the training split's mean and standard deviation (per column); the
+    batch is mixed in the targets' own units first (so C-Mixup's ``sigma`` is in those units;
+    mixing commutes with the affine standardisation), and ``predict`` maps back to the targets'
+    units. ``task="multilabel"``: binary cross entropy on the (weighted) multi-hot targets
+    (:func:`mixkit.torch.mixed_binary_cross_entropy`); ``predict`` is the per-label sigmoid.
+
     Follows the training-function contract of this module; the batch is moved to ``device`` before
     the transform is called, so the mixing runs there too."""
 
     model: Any = "mlp"
     cfg: TrainConfig = TrainConfig()
+    task: str = CLASSIFICATION
 
     def __call__(
         self,
@@ -165,8 +192,17 @@ class ReferenceTrainer:
         order_gen = np.random.default_rng(order_ss)
         mix_gen = np.random.default_rng(mix_ss)
         X = torch.from_numpy(np.ascontiguousarray(X_train, dtype=np.float32)).to(dev)
-        y = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(dev)
-        eye = torch.eye(num_classes, device=dev)
+        task = self.task
+        if task == CLASSIFICATION:
+            y = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(dev)
+            eye = torch.eye(num_classes, device=dev)
+        else:
+            y = torch.from_numpy(np.ascontiguousarray(y_train, dtype=np.float32)).to(dev)
+        flat = task == REGRESSION and y.ndim == 1  # (n,) targets: one output, squeezed
+        if task == REGRESSION:  # standardise with the training split (per target column)
+            y_mean = y.mean(dim=0)
+            y_std = y.std(dim=0, unbiased=False)
+            y_std = torch.where(y_std > 1e-12, y_std, torch.ones_like(y_std))
         n = len(y)
         bs = effective_batch_size(cfg.batch_size, n)
         steps_per_epoch = max(1, n // bs)  # full batches only: a batch of 1 breaks batch norm
@@ -193,19 +229,34 @@ class ReferenceTrainer:
                     idx = perm[s * bs : (s + 1) * bs]
                     xb, yb = X[idx], y[idx]
                     if transform is None:
-                        logits, targets = model(xb), eye[yb]
+                        logits = model(xb)
+                        targets = eye[yb] if task == CLASSIFICATION else yb
                     elif hidden:
                         logits, targets = transform(xb, yb, rng=mix_gen)
                     else:
                         xb, targets = transform(xb, yb, rng=mix_gen)
                         logits = model(xb)
-                    loss = mt.soft_cross_entropy(logits, targets)
+                    if task == REGRESSION:
+                        z = (targets - y_mean) / y_std
+                        loss = torch.nn.functional.mse_loss(logits, z.reshape(logits.shape))
+                    elif task == MULTILABEL:
+                        loss = mt.mixed_binary_cross_entropy(logits, targets)
+                    else:
+                        loss = mt.soft_cross_entropy(logits, targets)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     sched.step()
                     step()
         model.eval()
+
+        def head(logits: Any) -> Any:
+            if task == REGRESSION:
+                pred = logits.double() * y_std.double() + y_mean.double()
+                return pred.reshape(-1) if flat else pred
+            if task == MULTILABEL:
+                return torch.sigmoid(logits.double())
+            return torch.softmax(logits.double(), dim=1)
 
         def predict(X_eval: np.ndarray) -> np.ndarray:
             out = []
@@ -214,8 +265,9 @@ class ReferenceTrainer:
                     xb = torch.from_numpy(
                         np.ascontiguousarray(X_eval[i : i + 512], dtype=np.float32)
                     )
-                    out.append(torch.softmax(model(xb.to(dev)).double(), dim=1).cpu().numpy())
-            return np.concatenate(out) if out else np.zeros((0, num_classes))
+                    out.append(head(model(xb.to(dev))).cpu().numpy())
+            empty = (0,) if flat else (0, num_classes)
+            return np.concatenate(out) if out else np.zeros(empty)
 
         return predict
 
@@ -264,6 +316,64 @@ def check_probabilities(p: Any, n: int, num_classes: int, what: str) -> np.ndarr
     return arr / arr.sum(axis=1, keepdims=True)
 
 
+def _as_array(p: Any, what: str, expected: str) -> np.ndarray:
+    if hasattr(p, "detach") and hasattr(p, "cpu"):  # a torch tensor, perhaps on a GPU
+        p = p.detach().cpu()
+    try:
+        return np.asarray(p, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TrialError(
+            f"{what} returned a {type(p).__name__}, not an array of {expected} "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _check_finite(arr: np.ndarray, n: int, what: str) -> None:
+    finite = np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise TrialError(
+            f"{what} returned NaN or infinite values in {len(rows)} of {n} rows (first: row "
+            f"{rows[0]}: {np.atleast_1d(arr[rows[0]])[:6].tolist()})"
+        )
+
+
+def check_predictions(p: Any, n: int, target_shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``p`` as float64 regression predictions of shape ``(n, *target_shape)`` (``target_shape``
+    ``()`` for ``(n,)`` targets, where ``(n, 1)`` is taken too), all finite, or :class:`TrialError`."""
+    arr = _as_array(p, what, "predictions")
+    want = (n, *target_shape)
+    if target_shape == () and arr.shape == (n, 1):
+        arr = arr.reshape(n)
+    if arr.shape != want:
+        like = "(len(X),)" if target_shape == () else f"(len(X), {target_shape[0]})"
+        raise TrialError(
+            f"{what} returned shape {arr.shape}; expected regression predictions of shape {want}, "
+            f"i.e. {like} like the training targets"
+        )
+    _check_finite(arr, n, what)
+    return arr
+
+
+def check_label_probabilities(p: Any, n: int, num_labels: int, what: str) -> np.ndarray:
+    """``p`` as float64 per-label probabilities ``(n, num_labels)`` in [0, 1] (multi-label; rows
+    need not sum to 1), or :class:`TrialError` saying what is wrong with it."""
+    arr = _as_array(p, what, "per-label probabilities")
+    if arr.shape != (n, num_labels):
+        raise TrialError(
+            f"{what} returned shape {arr.shape}; expected per-label probabilities of shape "
+            f"({n}, {num_labels}), i.e. (len(X), number of labels)"
+        )
+    _check_finite(arr, n, what)
+    if (arr < -NEG_TOL).any() or (arr > 1 + NEG_TOL).any():
+        r = int(np.argmax(np.maximum(-arr, arr - 1).max(axis=1)))
+        raise TrialError(
+            f"{what} returned values outside [0, 1] (row {r}: min {arr[r].min():.4g}, max "
+            f"{arr[r].max():.4g}); expected per-label probabilities (apply a sigmoid to logits)"
+        )
+    return np.clip(arr, 0.0, 1.0)
+
+
 def run_trial(
     ds: Dataset,
     strategy: Strategy,
@@ -277,7 +387,7 @@ def run_trial(
     arrays, so nothing it does to them reaches the next trial. Exceptions raised by ``train`` or
     ``predict`` propagate; a result that breaks the contract raises :class:`TrialError`."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    transform = strategy.build(ds.num_classes, cut_axes(ds.kind))
+    transform = strategy.build(ds.num_classes, cut_axes(ds.kind), ds.task)
     k = ds.num_classes
     predict = train(
         transform,
@@ -288,10 +398,17 @@ def run_trial(
         num_classes=k,
     )
     if not callable(predict):
+        returns = {
+            CLASSIFICATION: "class probabilities of shape (len(X), num_classes)",
+            REGRESSION: "predictions shaped like the targets, (len(X),) or (len(X), D)",
+            MULTILABEL: "per-label probabilities of shape (len(X), num_labels)",
+        }[ds.task]
         raise TrialError(
             f"the train function {callable_name(train)} returned a {type(predict).__name__}; it must "
-            "return predict(X) -> class probabilities of shape (len(X), num_classes)"
+            f"return predict(X) -> {returns}"
         )
+    if ds.task != CLASSIFICATION:
+        return _score_targets(ds, predict, device, start, cpu_start)
     probs = {}
     for split, X in (("val", ds.X_val), ("test", ds.X_test)):
         probs[split] = check_probabilities(predict(X.copy()), len(X), k, f"predict(X_{split})")
@@ -312,4 +429,28 @@ def run_trial(
             result[f"{prefix}_{key}"] = m[key]
     result["test_bins"] = test["bins"]
     result["test_ts_bins"] = test_ts["bins"]
+    return result
+
+
+def _score_targets(
+    ds: Dataset, predict: Callable[..., Any], device: str, start: float, cpu_start: float
+) -> dict[str, Any]:
+    """Validation and test metrics of a regression or multi-label ``predict``."""
+    result: dict[str, Any] = {}
+    for split, X, y in (("val", ds.X_val, ds.y_val), ("test", ds.X_test, ds.y_test)):
+        what = f"predict(X_{split})"
+        if ds.task == REGRESSION:
+            pred = check_predictions(predict(X.copy()), len(X), tuple(y.shape[1:]), what)
+            m: dict[str, Any] = regression_metrics(pred, y)
+        else:
+            probs = check_label_probabilities(predict(X.copy()), len(X), ds.num_classes, what)
+            m = multilabel_metrics(probs, y)
+        result.update({f"{split}_{k}": v for k, v in m.items()})
+    result.update(
+        {
+            "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
+            "device": device,
+        }
+    )
     return result
