@@ -234,9 +234,11 @@ def preview_grid(
                 ax.set_ylabel(name, fontsize=9)
     head = title or "mixkit preview: mixed samples and their soft labels"
     lo, hi = INFORMATIVE
+    pairs = all(np.all(tiles.partner >= 0) for _, tiles in rows)
+    how = ("own class (lam) + partner class (1 - lam)" if pairs else
+           "own class (lam) + partner class (1 - lam), or (several sources) each class and its weight")
     fig.suptitle(
-        f"{head}\neach tile: own class (lam) + partner class (1 - lam); shown where lam is in "
-        f"[{lo:g}, {hi:g}] when a draw gives one",
+        f"{head}\neach tile: {how}; shown where lam is in [{lo:g}, {hi:g}] when a draw gives one",
         fontsize=10,
     )
     fig.tight_layout()
