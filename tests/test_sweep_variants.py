@@ -18,7 +18,7 @@ from mixkit.sweep import SweepError
 from mixkit.sweep.methods import resolve_strategies
 from mixkit.sweep.variants import PuzzleMixStrategy, RegMixupStrategy, model_strategies
 
-TINY = {"seeds": 1, "epochs": 1, "labels_per_class": 4, "alphas": "0.4", "progress": False, "jobs": 1}
+TINY = {"seeds": 1, "epochs": 1, "labels_per_class": 4, "progress": False, "jobs": 1}
 HAS_PUZZLEMIX = hasattr(mt, "PuzzleMix")
 needs_puzzlemix = pytest.mark.skipif(not HAS_PUZZLEMIX, reason="mixkit.torch.PuzzleMix is not built")
 
@@ -100,6 +100,33 @@ def test_puzzlemix_unknown_option_is_refused_by_its_constructor():
         resolve_strategies("puzzlemix:no_such_option=1", (0.4,), num_classes=3)
 
 
+@needs_puzzlemix
+def test_puzzlemix_clean_loss_is_refused():
+    with pytest.raises(SweepError, match=r"puzzlemix: clean_lam=0.5 adds a clean loss .* leave it at 0"):
+        resolve_strategies("puzzlemix:clean_lam=0.5", (0.4,), num_classes=3)
+
+
+@needs_puzzlemix
+def test_bound_puzzlemix_trains_on_the_puzzlemix_batch():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3)
+    ).double()
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.rand(6, 1, 8, 8, generator=gen, dtype=torch.float64), torch.arange(6) % 3
+    x0 = x.clone()
+    step = PuzzleMixStrategy(1.0, num_classes=3, block_counts=(2, 4)).bind(model)
+    logits, targets = step(x, y, rng=np.random.default_rng(3))
+    assert torch.equal(x, x0)
+    assert all(p.grad is None for p in model.parameters())  # the saliency pass leaves no gradients
+    ref = mt.PuzzleMix(1.0, num_classes=3, block_counts=(2, 4))(model, x0, y, rng=np.random.default_rng(3))
+    assert not torch.equal(ref.x, x0)
+    with torch.no_grad():
+        assert torch.allclose(logits, model(ref.x), atol=1e-12)
+    assert torch.equal(targets, ref.y) and targets.shape == (6, 3)
+    assert mt.soft_cross_entropy(logits, targets).requires_grad
+
+
 def test_variants_module_imports_no_torch():
     code = "import sys, mixkit.sweep.variants; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -158,30 +185,13 @@ def test_bound_regmixup_sends_both_halves_through_one_forward_pass():
 
 
 # -- end to end ---------------------------------------------------------------------------------------
-def test_sweep_runs_regmixup_and_puzzlemix_end_to_end(tmp_path):
-    methods = "none,regmixup:alpha=20" + (",puzzlemix:alpha=1.0" if HAS_PUZZLEMIX else "")
-    res = mixkit.sweep("digits", methods=methods, out=tmp_path, **TINY)
+def test_sweep_runs_none_regmixup_and_puzzlemix_end_to_end(tmp_path):
+    methods = "none,regmixup,puzzlemix" if HAS_PUZZLEMIX else "none,regmixup"
+    res = mixkit.sweep("digits", methods=methods, alphas="10", out=tmp_path, **TINY)
+    assert res.ran == len(methods.split(",")) and not res.failed and res.missing == 0
     rows = {r["strategy"]: r for r in res.summary}
-    want = {"none", "regmixup(alpha=20)"} | ({"puzzlemix(alpha=1)"} if HAS_PUZZLEMIX else set())
-    assert set(rows) == want
+    assert set(rows) == {"none", "regmixup(alpha=10)"} | ({"puzzlemix(alpha=10)"} if HAS_PUZZLEMIX else set())
     for r in rows.values():
         assert r["n"] == 1 and 0.0 <= r["test_acc"][0] <= 1.0 and np.isfinite(r["test_nll"][0])
-    assert "regmixup(alpha=20)" in (tmp_path / "report.md").read_text()
-
-
-def test_cli_names_the_variants(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from mixkit.cli import cli
-
-    monkeypatch.chdir(tmp_path)
-    methods = "none,regmixup,puzzlemix" if HAS_PUZZLEMIX else "none,regmixup"
-    res = CliRunner().invoke(
-        cli,
-        ["sweep", "--data", "digits", "--methods", methods, "--alphas", "10", "--seeds", "1",
-         "--epochs", "1", "--labels-per-class", "3", "--jobs", "1", "--quiet", "--out", "o"],
-    )
-    assert res.exit_code == 0, res.output
-    report = (tmp_path / "o" / "report.md").read_text()
-    assert "regmixup(alpha=10)" in report
-    assert ("puzzlemix(alpha=10)" in report) == HAS_PUZZLEMIX
+    report = (tmp_path / "report.md").read_text()
+    assert "| regmixup(alpha=10)" in report and ("| puzzlemix(alpha=10)" in report) == HAS_PUZZLEMIX

@@ -100,8 +100,10 @@ class PuzzleMixStrategy:
     Runs :class:`mixkit.torch.PuzzleMix`, which computes the saliency of the batch with one forward
     and backward pass of the model being trained, then mixes by its optimised masks and transport:
     ``bind(model)(xb, yb, rng=gen)`` returns ``(model(x_mixed), targets)``, ``B`` rows, the targets
-    mixed by the same plan. A step costs about two plain ones. Further options are PuzzleMix's own
-    keyword options (``puzzlemix:<option>=<value>``), checked by its constructor.
+    mixed by the same plan. A step costs about two plain ones plus the mask optimisation. Further
+    options are PuzzleMix's own keyword options (``puzzlemix:block_counts=(2,4)``), checked by its
+    constructor; ``clean_lam`` is refused, because its clean loss has no place in the reference
+    trainer's loss (the cross entropy of the returned logits and targets).
 
     Args:
         alpha: Beta(alpha, alpha) of the mixing weight ``lam`` (the sample's own weight).
@@ -112,6 +114,12 @@ class PuzzleMixStrategy:
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int | None = None, **options: Any) -> None:
         self.alpha = _check_alpha(alpha, "puzzlemix")
+        if options.get("clean_lam", 0.0) != 0.0:
+            raise ValueError(
+                f"puzzlemix: clean_lam={options['clean_lam']!r} adds a clean loss that the sweep's "
+                "trainer does not train on; leave it at 0, or use mixkit.torch.PuzzleMix(clean_lam=...) "
+                "in your own training function (--train)"
+            )
         self.num_classes = num_classes
         self.options = dict(options)
         self._puzzlemix()  # PuzzleMix checks its options here, before any trial runs
