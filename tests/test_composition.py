@@ -42,6 +42,8 @@ SEED = 11
 # name -> (kind of data, factory of num_classes, sweep method string)
 METHODS = {
     "MixUp": ("image", lambda c: mixkit.MixUp(1.0, lam_mode="sample", num_classes=c), "mixup"),
+    "MixUp(k=3)": ("image", lambda c: mixkit.MixUp(1.0, k=3, lam_mode="sample", num_classes=c),
+                   "mixup:k=3:lam_mode=sample"),
     "CutMix": ("image", lambda c: mixkit.CutMix(1.0, lam_mode="sample", num_classes=c), "cutmix:lam_mode=sample"),
     "FMix": ("image", lambda c: mixkit.FMix(num_classes=c), "fmix"),
     "GridMix": ("image", lambda c: mixkit.GridMix(num_classes=c), "gridmix"),

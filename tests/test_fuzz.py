@@ -1,6 +1,6 @@
 """Property-based fuzz over every public transform.
 
-Each example draws a method (MixUp, CutMix, FMix, GridMix, SmoothMix, ResizeMix, SaliencyMix, Mosaic,
+Each example draws a method (MixUp, n-way MixUp (k=3), CutMix, FMix, GridMix, SmoothMix, ResizeMix, SaliencyMix, Mosaic,
 AudioMixUp, TabularMixUp, ClassMix with its mask, BalancedMixUp, LabelPairedMix, Remix, OneOf,
 Scheduled), a batch size in {0, 1, 2, odd, larger}, a library (NumPy or torch), a dtype (float16/32/64,
 bfloat16 through torch, uint8 and signed integers), a memory layout (contiguous, a transposed view,
@@ -23,14 +23,14 @@ from mixkit.schedules import Linear
 torch = pytest.importorskip("torch")
 
 C = 4
-# per method (16 of them): a few hundred examples in all, seconds on a busy 2-core machine; derandomized
+# per method (17 of them): a few hundred examples in all, seconds on a busy 2-core machine; derandomized
 # so every run draws the same examples
 FUZZ = settings(max_examples=14, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 FUZZ_BAD = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 IMAGE, ANY, AUDIO, TABLE = "image", "any", "audio", "table"
 NEEDS_Y = {"BalancedMixUp", "LabelPairedMix", "Remix", "OneOf", "Scheduled"}
-BLEND_LIKE = {"MixUp", "AudioMixUp", "BalancedMixUp", "TabularMixUp", "OneOf", "Scheduled"}  # fit any sample shape
+BLEND_LIKE = {"MixUp", "MixUp(k=3)", "AudioMixUp", "BalancedMixUp", "TabularMixUp", "OneOf", "Scheduled"}  # fit any sample shape
 
 
 def make(name, *, p, smoothing, label_format, lam_mode):
@@ -39,6 +39,7 @@ def make(name, *, p, smoothing, label_format, lam_mode):
     kf = dict(k, label_format=label_format)
     factories = {
         "MixUp": lambda: mixkit.MixUp(0.4, lam_mode=lam_mode, pairing="pairs", **kf),
+        "MixUp(k=3)": lambda: mixkit.MixUp(0.4, k=3, lam_mode=lam_mode, **kf),
         "CutMix": lambda: mixkit.CutMix(1.0, lam_mode=lam_mode, **kf),
         "FMix": lambda: mixkit.FMix(lam_mode=lam_mode, **kf),
         "GridMix": lambda: mixkit.GridMix(lam_mode=lam_mode, **kf),
@@ -60,8 +61,8 @@ def make(name, *, p, smoothing, label_format, lam_mode):
     return factories[name]()
 
 
-KIND = {"MixUp": ANY, "AudioMixUp": AUDIO, "TabularMixUp": TABLE}
-NAMES = ["MixUp", "CutMix", "FMix", "GridMix", "SmoothMix", "ResizeMix", "SaliencyMix", "Mosaic", "AudioMixUp",
+KIND = {"MixUp": ANY, "MixUp(k=3)": ANY, "AudioMixUp": AUDIO, "TabularMixUp": TABLE}
+NAMES = ["MixUp", "MixUp(k=3)", "CutMix", "FMix", "GridMix", "SmoothMix", "ResizeMix", "SaliencyMix", "Mosaic", "AudioMixUp",
          "TabularMixUp", "ClassMix", "BalancedMixUp", "LabelPairedMix", "Remix", "OneOf", "Scheduled"]
 DTYPES = ["float32", "float64", "float16", "bfloat16", "uint8", "int8", "int16", "int32", "int64"]
 RANGE = {"uint8": (0, 255), "int8": (-128, 127), "int16": (-3000, 3000), "int32": (-10**6, 10**6),
@@ -114,7 +115,7 @@ def cases(draw, name):
         shape = (b,) + tuple(draw(st.lists(st.integers(1, 5), max_size=3)))
     labels = draw(st.sampled_from(["index", "probs", "multihot"] + ([] if name in NEEDS_Y else ["none"])))
     p = draw(st.sampled_from([0.0, 0.5, 1.0, 1.0]))
-    pairwise = name != "Mosaic"
+    pairwise = name not in ("Mosaic", "MixUp(k=3)")
     label_format = draw(st.sampled_from(["dense", "pair"])) if pairwise and labels == "index" else "dense"
     return {"name": name, "b": b, "lib": lib, "dtype": dtype, "layout": layout, "shape": shape,
             "labels": labels, "p": p, "smoothing": draw(st.sampled_from([0.0, 0.1])), "label_format": label_format,
@@ -170,8 +171,8 @@ def same(a, b):
 def expected_targets(plan, T, smoothing):
     """The plan's mixture of the targets ``T`` ``(B, C)``, computed here from the plan's fields."""
     T = T * (1 - smoothing) + smoothing / C
-    if isinstance(plan, mixkit.MosaicPlan):
-        return sum(plan.weights[:, k:k + 1] * T[plan.sources[:, k]] for k in range(4))
+    if isinstance(plan, (mixkit.MosaicPlan, mixkit.MultiMixPlan)):
+        return sum(plan.weights[:, k:k + 1] * T[plan.sources[:, k]] for k in range(plan.weights.shape[1]))
     partner, lam = plan.label_pair()
     return lam[:, None] * T + (1 - lam[:, None]) * T[partner]
 
@@ -191,6 +192,10 @@ def check_result(case, t, x, y, T, plan, xm, ym):
     if type(plan) is mixkit.MixPlan and case["dtype"] == "float64" and b:
         ref = plan.lam.reshape((-1,) + (1,) * (x.ndim - 1)) * host(x) + \
             (1 - plan.lam.reshape((-1,) + (1,) * (x.ndim - 1))) * host(x)[plan.partner]
+        np.testing.assert_allclose(host(xm), ref, rtol=1e-12, atol=1e-12)
+    if type(plan) is mixkit.MultiMixPlan and case["dtype"] == "float64" and b:
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        ref = sum(plan.weights[:, j].reshape(shape) * host(x)[plan.sources[:, j]] for j in range(plan.k))
         np.testing.assert_allclose(host(xm), ref, rtol=1e-12, atol=1e-12)
     if isinstance(plan, (mixkit.BoxPlan, mixkit.MaskPlan)) and b and (
             isinstance(plan, mixkit.BoxPlan) or plan.binary):
