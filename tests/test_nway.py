@@ -485,3 +485,27 @@ def test_triton_kernel(dtype):
     tol = 0.5 + 1e-3 if dtype in ("uint8", "int8", "int32", "int64") else 2e-2
     want = formula(x, sources, weights)
     assert np.all(np.abs(values(out) - want) <= tol * np.maximum(1, np.abs(want) if tol < 0.5 else 1))
+
+
+def test_other_array_api_libraries_take_the_reference():
+    xp = pytest.importorskip("array_api_strict")
+    x = np.random.default_rng(0).standard_normal((5, 3, 4))
+    t = nway(1.0, 3, lam_mode="sample", targets="continuous", num_classes=None)
+    plan = t.sample(5, rng=1)
+    xa = xp.asarray(x)
+    ya = xp.asarray(np.arange(5.0))
+    xm, ym = t.apply(plan, xa, ya)
+    assert type(xm) is type(xa) and xm.dtype == xp.float64
+    np.testing.assert_allclose(np.asarray(xm), formula(x, plan.sources, plan.weights), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ym), formula(np.arange(5.0), plan.sources, plan.weights), atol=1e-12)
+
+
+def test_gradients_flow_through_the_reference():
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    plan = nway(1.0, 4, lam_mode="sample").sample(6, rng=2)
+    out = plan.apply(x)
+    out.sum().backward()
+    # d sum(out) / d x[r] = the total weight with which row r enters the batch
+    want = np.zeros(6)
+    np.add.at(want, plan.sources.ravel(), plan.weights.ravel())
+    np.testing.assert_allclose(x.grad.numpy(), np.repeat(want[:, None], 4, axis=1), atol=1e-12)
