@@ -129,11 +129,12 @@ def _transport(shown: torch.Tensor, sal: torch.Tensor, eps: float, steps: int) -
     win = torch.zeros(b, n, dtype=torch.bool, device=sal.device)
     best = rows.clone()
     for _ in range(steps):
-        best = cost.argmin(-1)  # (B, N) each block's position
-        mine = cost.gather(-1, best[..., None])[..., 0]
-        contend = torch.full_like(cost, math.inf).scatter_(-1, best[..., None], mine[..., None])
-        col_winner = contend.argmin(-2)  # (B, N) per position, the row with the least cost
-        win = col_winner.gather(-1, best) == rows
+        mine, best = cost.min(-1)  # (B, N) each block's cheapest position and its cost
+        least = torch.full_like(mine, math.inf).scatter_reduce_(-1, best, mine, "amin")
+        # per position, the lowest-numbered of the contenders at the least cost
+        tied = torch.where(mine == least.gather(-1, best), rows, n)
+        winner = torch.full_like(best, n).scatter_reduce_(-1, best, tied, "amin")
+        win = winner.gather(-1, best) == rows
         cost.scatter_add_(-1, best[..., None], (~win).to(cost.dtype)[..., None])
     dest = torch.where(win, best, rows)
     taken = torch.zeros(b, n, dtype=torch.int64, device=sal.device)
