@@ -300,3 +300,14 @@ def test_bad_inputs() -> None:
         PuzzleMix(std=(0.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="mean has 2 values but x has 3 channels"):
         PuzzleMix(num_classes=5, mean=(0.5, 0.5)).mix(x, y, saliency=s)
+
+
+def test_float64_batch_and_saliency_untouched() -> None:
+    x, y = batch()
+    x = x.double()
+    s = peaked_saliency(6, 16, 16)
+    s0 = s.clone()
+    res = PuzzleMix(1.0, num_classes=5, t_size=2).mix(x, y, saliency=s, rng=2)
+    assert res.x.dtype == torch.float64 and res.y.dtype == torch.float64
+    assert torch.equal(s, s0)
+    assert sorted_rows_are_ranges(res.plan.transport_own, res.plan.transport_count**2)

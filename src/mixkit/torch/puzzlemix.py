@@ -9,10 +9,13 @@ For each output ``i`` with partner ``j = partner[i]``:
    image's share), minimising unary terms (the saliency each image loses, plus the prior
    ``-eta/n**2 * log Binomial(level; K - 1, lam)`` with ``lam ~ Beta(alpha, alpha)``) and pairwise
    terms (``beta/(16 n) * (1 + gamma * local-statistics penalty)`` times the squared level difference).
-   The minimum is exact (see :mod:`mixkit.torch._puzzle_cpu`), solved on the CPU.
+   The minimum is exact, one s-t minimum cut on the CPU (see :mod:`mixkit.torch._puzzle_cpu`); the
+   authors' code runs gco's alpha-beta swap on the same energy (int32-scaled), a local minimum for 3 or
+   more levels, so masks can differ where the swap stops early.
 3. **Transport**: each image's blocks are moved by a permutation that keeps saliency where the mask
    shows the image, at a cost ``t_eps`` per squared (normalised) displacement (the paper's iterative
-   algorithm, on the batch's device).
+   algorithm, on the batch's device; the blocks left without a position after the last step fill the
+   free positions, so the plan is always a permutation, where the authors' code can drop blocks).
 4. ``out = mask * T_own(x) + (1 - mask) * T_partner(x[partner])``; targets mixed by each output's mask
    mean ``lam`` (the own image's share): ``lam * onehot(y) + (1 - lam) * onehot(y[partner])``.
 """
@@ -118,8 +121,8 @@ def _transport(shown: torch.Tensor, sal: torch.Tensor, eps: float, steps: int) -
     ``src[:, k]``.
 
     The paper's masked transport: cost ``eps * C[a, k] - sal[a] * shown[k]`` of moving block ``a`` to
-    position ``k``; each step every unplaced-or-placed block picks its cheapest position, each position
-    keeps its cheapest contender, and the losers' cost of that position grows by 1. After ``steps``
+    position ``k``; in each step every block picks its cheapest position, each position keeps its cheapest
+    contender (ties: the lower-numbered block), and the losers' cost of that position grows by 1. After ``steps``
     steps the blocks left without a position fill the free positions in index order, so the result is
     always a permutation.
     """
