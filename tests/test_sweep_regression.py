@@ -97,7 +97,7 @@ def test_regression_split_keeps_targets_in_their_units():
 def test_bad_regression_inputs(tmp_path):
     X, y = _linear(n=40)
     cases = [
-        ({"data": (X, y)}, r"numbers such as .*--task regression"),  # floats given as classes
+        ({"data": (X, y)}, r"labels are numbers \(from .*--task regression"),  # floats as classes
         ({"data": "diabetes"}, "'diabetes' is a regression set: use --task regression"),
         ({"data": "digits", "task": "regression"}, "'digits' is a classification set"),
         ({"data": (X, y), "task": "regresion"}, "--task must be one of classification, regression"),

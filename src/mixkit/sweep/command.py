@@ -256,7 +256,8 @@ def sweep_command(
     with each strategy over paired seeds on a fixed stratified train/validation/test split, select
     on validation, and report test
     accuracy, balanced accuracy, NLL and ECE (also after temperature scaling) with 95% intervals and
-    paired differences against no mixing. Every finished trial is stored at once; re-run to resume."""
+    paired differences against no mixing (--task regression: RMSE and MAE; --task multilabel:
+    micro/macro-F1 and mAP). Every finished trial is stored at once; re-run to resume."""
     from .run import sweep
 
     try:

@@ -624,15 +624,18 @@ def make_split(
 
 
 def _regression_hint(classes: np.ndarray) -> str:
-    """A pointer to ``--task regression`` when the class labels read as non-integer numbers."""
+    """A pointer to ``--task regression`` when the class labels read as numbers with fractions, or
+    as more than 20 distinct numbers (said only where the classification split fails)."""
     try:
         values = np.asarray(classes).astype(np.float64)
     except (TypeError, ValueError):
         return ""
-    if values.size and np.all(np.isfinite(values)) and np.any(values != np.round(values)):
+    if not (values.size and np.all(np.isfinite(values))):
+        return ""
+    if np.any(values != np.round(values)) or len(values) > 20:  # fractions, or many numbers
         return (
-            f". The {len(values)} labels are numbers such as {values[0]:g}, {values[-1]:g}: if "
-            "they are regression targets, say so with --task regression (task='regression')"
+            f". The {len(values)} labels are numbers (from {values.min():g} to {values.max():g}): "
+            "if they are regression targets, say so with --task regression (task='regression')"
         )
     return ""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import socket
 import threading
@@ -463,4 +464,4 @@ def _value(result: dict[str, Any]) -> float:
     if "val_rmse" in result:
         return -float(result["val_rmse"])
     value = float(result["val_map"])
-    return value if value == value else 0.0  # NaN (no positive label in validation): not a value
+    return 0.0 if math.isnan(value) else value  # NaN: no positive label in validation
