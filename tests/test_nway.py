@@ -509,3 +509,24 @@ def test_gradients_flow_through_the_reference():
     want = np.zeros(6)
     np.add.at(want, plan.sources.ravel(), plan.weights.ravel())
     np.testing.assert_allclose(x.grad.numpy(), np.repeat(want[:, None], 4, axis=1), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "uint16", "int32", "uint32", "int64"])
+def test_integer_batches_equal_the_reference_and_stay_in_range(dtype):
+    info = np.iinfo(dtype)
+    gen = np.random.default_rng(5)
+    lo, hi = max(info.min, -10**6), min(info.max, 10**6)
+    x = gen.integers(lo, hi, (40, 3, 3001), endpoint=True).astype(dtype)
+    x[:, 0, :2] = [info.min, info.max]
+    sources = np.c_[np.arange(40), gen.integers(0, 40, (40, 3))]
+    weights = gen.dirichlet(np.full(4, 0.3), 40)
+    weights[0] = [0.9, 0.9, 0.9, 0.0]  # not a distribution: the kernel clips to the dtype's range
+    weights[1] = [0.5, 0.5, 0.0, 0.0]  # halves: rounded to even
+    got = blend_many(x, sources, weights)
+    assert got.dtype == x.dtype
+    assert np.array_equal(got, _reference.blend_many(x, sources, weights, np.zeros(40, bool)))
+    if dtype in ("uint8", "int8", "int16", "int32", "int64"):  # the dtypes torch has
+        assert np.array_equal(blend_many(torch.from_numpy(x), sources, weights).numpy(), got)
+    top = 2**63 - 1024 if dtype == "int64" else info.max  # the largest float64 below 2**63
+    np.testing.assert_array_equal(got[0, 0, :2], [info.min, top])
+    np.testing.assert_allclose(values(got[2:]), np.rint(formula(x, sources, weights)[2:]), atol=1.0)

@@ -21,7 +21,7 @@ from numba import get_num_threads, njit, prange, types
 from numba.extending import overload
 
 from . import _cpu
-from ._cpu import _bf16_to_f32, _f16_to_f32, _f32_to_bf16, _f32_to_f16
+from ._cpu import _bf16_to_f32, _bits, _f16_to_f32, _f32_to_bf16, _f32_to_f16
 from ._threads import PARALLEL
 
 __all__ = ["blend_many"]
@@ -61,7 +61,14 @@ def _narrow_impl(r, lo, hi, tag, o):  # type: ignore[no-untyped-def]
         return lambda r, lo, hi, tag, o: _f32_to_bf16(r)
     if tag == types.int8:
         return lambda r, lo, hi, tag, o: r
-    if isinstance(o.dtype, types.Integer) and not o.dtype.signed:
+    # Integers up to 32 bits: clipped in the compute dtype, then rounded half to even by adding
+    # 1.5 * 2**23 (2**52 for float64), whose low mantissa bits are then rint(r) in two's complement
+    # (|r| < 2**22 here); the store truncates to them. It vectorises, np.rint does not.
+    if o.dtype.bitwidth <= 16:
+        return lambda r, lo, hi, tag, o: np.int32(_bits(min(max(r, lo), hi) + np.float32(12582912.0)))
+    if o.dtype.bitwidth == 32:
+        return lambda r, lo, hi, tag, o: np.int64(_bits(min(max(r, lo), hi) + 6755399441055744.0))
+    if not o.dtype.signed:
         return lambda r, lo, hi, tag, o: np.uint64(min(max(np.rint(r), lo), hi))
     return lambda r, lo, hi, tag, o: np.int64(min(max(np.rint(r), lo), hi))
 
