@@ -266,7 +266,8 @@ def report_nway(name: str, res: dict) -> list[str]:
         how = case.split("/")[1]
         r = ratio(rows, case)
         two = r / ratio(rows, f"k=2/{how}")
-        lines.append(f"{case:16s} {r:8.2f} {two:7.2f} {(k + 1) / 2:13.1f}")
+        bound = "-" if k == 2 else f"{(k + 1) / 2:.1f}"  # two-way: x is read about once (walk order)
+        lines.append(f"{case:16s} {r:8.2f} {two:7.2f} {bound:>13s}")
     return lines
 
 
