@@ -127,6 +127,15 @@ def test_bound_puzzlemix_trains_on_the_puzzlemix_batch():
     assert mt.soft_cross_entropy(logits, targets).requires_grad
 
 
+def test_variants_called_on_a_batch_say_how_to_use_them():
+    x, y = _batch()
+    with pytest.raises(TypeError, match=r"RegMixupStrategy runs the model .* transform.bind\(model\)"):
+        RegMixupStrategy(num_classes=3)(x, y, rng=0)
+    if HAS_PUZZLEMIX:
+        with pytest.raises(TypeError, match=r"PuzzleMixStrategy runs the model and cannot mix a batch alone"):
+            PuzzleMixStrategy(num_classes=3)(x, y, rng=0)
+
+
 def test_variants_module_imports_no_torch():
     code = "import sys, mixkit.sweep.variants; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

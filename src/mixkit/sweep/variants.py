@@ -18,6 +18,20 @@ import mixkit
 __all__ = ["PuzzleMixStrategy", "RegMixupStrategy", "model_strategies"]
 
 
+class _RunsTheModel:
+    """What the strategies that run the model share: they are bound to a model, not called on a batch."""
+
+    mixes_hidden = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        name = type(self).__name__
+        raise TypeError(
+            f"{name} runs the model and cannot mix a batch alone: call "
+            f"step = transform.bind(model), then logits, targets = step(xb, yb, rng=gen), and train "
+            "on the soft-target cross entropy of those (as the reference trainer does)"
+        )
+
+
 def _check_alpha(alpha: Any, method: str) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
         alpha > 0 and math.isfinite(alpha)
@@ -28,7 +42,7 @@ def _check_alpha(alpha: Any, method: str) -> float:
     return float(alpha)
 
 
-class RegMixupStrategy:
+class RegMixupStrategy(_RunsTheModel):
     """RegMixup (Pinto et al., 2022) as a sweep strategy: ``regmixup``, ``regmixup:alpha=20``.
 
     Each step trains on the clean batch and on a MixUp copy of it, through
@@ -52,8 +66,6 @@ class RegMixupStrategy:
         weight: the mixed half's weight; only 1.0.
         num_classes: number of classes of the integer labels.
     """
-
-    mixes_hidden = True
 
     def __init__(
         self,
@@ -94,7 +106,7 @@ class RegMixupStrategy:
         return step
 
 
-class PuzzleMixStrategy:
+class PuzzleMixStrategy(_RunsTheModel):
     """PuzzleMix (Kim et al., 2020) as a sweep strategy: ``puzzlemix``, ``puzzlemix:alpha=1.0``.
 
     Runs :class:`mixkit.torch.PuzzleMix`, which computes the saliency of the batch with one forward
@@ -109,8 +121,6 @@ class PuzzleMixStrategy:
         alpha: Beta(alpha, alpha) of the mixing weight ``lam`` (the sample's own weight).
         num_classes: number of classes of the integer labels.
     """
-
-    mixes_hidden = True
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int | None = None, **options: Any) -> None:
         self.alpha = _check_alpha(alpha, "puzzlemix")
