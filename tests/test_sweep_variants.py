@@ -20,7 +20,9 @@ from mixkit.sweep.variants import PuzzleMixStrategy, RegMixupStrategy, model_str
 
 TINY = {"seeds": 1, "epochs": 1, "labels_per_class": 4, "progress": False, "jobs": 1}
 HAS_PUZZLEMIX = hasattr(mt, "PuzzleMix")
-needs_puzzlemix = pytest.mark.skipif(not HAS_PUZZLEMIX, reason="mixkit.torch.PuzzleMix is not built")
+needs_puzzlemix = pytest.mark.skipif(
+    not HAS_PUZZLEMIX, reason="mixkit.torch.PuzzleMix is not built"
+)
 
 
 def _batch(b=6, c=3, d=5, seed=0):
@@ -61,21 +63,35 @@ def test_puzzlemix_resolves_by_name():
     s = resolve_strategies("puzzlemix,puzzlemix:alpha=1.0", (0.4,), num_classes=3)
     assert [x.label for x in s] == ["puzzlemix(alpha=0.4)", "puzzlemix(alpha=1)"]
     t = s[1].build(3, None)
-    assert isinstance(t, PuzzleMixStrategy) and t.mixes_hidden and (t.alpha, t.num_classes) == (1.0, 3)
+    assert (
+        isinstance(t, PuzzleMixStrategy) and t.mixes_hidden and (t.alpha, t.num_classes) == (1.0, 3)
+    )
 
 
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ("regmixup:weight=0.5", r"method 'regmixup:weight=0.5': regmixup: the sweep trains with weight 1 only"),
+        (
+            "regmixup:weight=0.5",
+            r"method 'regmixup:weight=0.5': regmixup: the sweep trains with weight 1 only",
+        ),
         ("regmixup:weight='one'", r"regmixup: weight must be the number 1.0, got 'one'"),
         ("regmixup:alpha=big", r"method 'regmixup:alpha=big': alpha must be a positive number"),
-        ("regmixup:alpha=-1", r"method 'regmixup:alpha=-1': regmixup: alpha must be a positive finite"),
+        (
+            "regmixup:alpha=-1",
+            r"method 'regmixup:alpha=-1': regmixup: alpha must be a positive finite",
+        ),
         ("regmixup:alpha=0", r"regmixup: alpha must be a positive finite number"),
         ("regmixup:lam_mode=pixel", r"method 'regmixup:lam_mode=pixel': .*lam_mode"),
-        ("regmixup:beta=2", r"unknown option 'beta'; RegMixupStrategy takes: alpha, lam_mode, weight"),
+        (
+            "regmixup:beta=2",
+            r"unknown option 'beta'; RegMixupStrategy takes: alpha, lam_mode, weight",
+        ),
         ("regmixup:mixer=cutmix", r"unknown option 'mixer'"),
-        ("puzzlemix:alpha=0", r"method 'puzzlemix:alpha=0': puzzlemix: alpha must be a positive finite"),
+        (
+            "puzzlemix:alpha=0",
+            r"method 'puzzlemix:alpha=0': puzzlemix: alpha must be a positive finite",
+        ),
     ],
 )
 def test_bad_variant_options_are_refused_by_name(spec, match):
@@ -90,7 +106,9 @@ def test_bad_options_built_directly():
         RegMixupStrategy(weight=True)
     with pytest.raises(ValueError, match=r"alpha must be a positive finite number .* got inf"):
         RegMixupStrategy(float("inf"))
-    with pytest.raises(ValueError, match=r"puzzlemix: alpha must be a positive finite number .* got '1'"):
+    with pytest.raises(
+        ValueError, match=r"puzzlemix: alpha must be a positive finite number .* got '1'"
+    ):
         PuzzleMixStrategy("1")
 
 
@@ -102,7 +120,9 @@ def test_puzzlemix_unknown_option_is_refused_by_its_constructor():
 
 @needs_puzzlemix
 def test_puzzlemix_clean_loss_is_refused():
-    with pytest.raises(SweepError, match=r"puzzlemix: clean_lam=0.5 adds a clean loss .* leave it at 0"):
+    with pytest.raises(
+        SweepError, match=r"puzzlemix: clean_lam=0.5 adds a clean loss .* leave it at 0"
+    ):
         resolve_strategies("puzzlemix:clean_lam=0.5", (0.4,), num_classes=3)
 
 
@@ -119,7 +139,9 @@ def test_bound_puzzlemix_trains_on_the_puzzlemix_batch():
     logits, targets = step(x, y, rng=np.random.default_rng(3))
     assert torch.equal(x, x0)
     assert all(p.grad is None for p in model.parameters())  # the saliency pass leaves no gradients
-    ref = mt.PuzzleMix(1.0, num_classes=3, block_counts=(2, 4))(model, x0, y, rng=np.random.default_rng(3))
+    ref = mt.PuzzleMix(1.0, num_classes=3, block_counts=(2, 4))(
+        model, x0, y, rng=np.random.default_rng(3)
+    )
     assert not torch.equal(ref.x, x0)
     with torch.no_grad():
         assert torch.allclose(logits, model(ref.x), atol=1e-12)
@@ -129,10 +151,14 @@ def test_bound_puzzlemix_trains_on_the_puzzlemix_batch():
 
 def test_variants_called_on_a_batch_say_how_to_use_them():
     x, y = _batch()
-    with pytest.raises(TypeError, match=r"RegMixupStrategy runs the model .* transform.bind\(model\)"):
+    with pytest.raises(
+        TypeError, match=r"RegMixupStrategy runs the model .* transform.bind\(model\)"
+    ):
         RegMixupStrategy(num_classes=3)(x, y, rng=0)
     if HAS_PUZZLEMIX:
-        with pytest.raises(TypeError, match=r"PuzzleMixStrategy runs the model and cannot mix a batch alone"):
+        with pytest.raises(
+            TypeError, match=r"PuzzleMixStrategy runs the model and cannot mix a batch alone"
+        ):
             PuzzleMixStrategy(num_classes=3)(x, y, rng=0)
 
 
@@ -199,7 +225,9 @@ def test_sweep_runs_none_regmixup_and_puzzlemix_end_to_end(tmp_path):
     res = mixkit.sweep("digits", methods=methods, alphas="10", out=tmp_path, **TINY)
     assert res.ran == len(methods.split(",")) and not res.failed and res.missing == 0
     rows = {r["strategy"]: r for r in res.summary}
-    assert set(rows) == {"none", "regmixup(alpha=10)"} | ({"puzzlemix(alpha=10)"} if HAS_PUZZLEMIX else set())
+    assert set(rows) == {"none", "regmixup(alpha=10)"} | (
+        {"puzzlemix(alpha=10)"} if HAS_PUZZLEMIX else set()
+    )
     for r in rows.values():
         assert r["n"] == 1 and 0.0 <= r["test_acc"][0] <= 1.0 and np.isfinite(r["test_nll"][0])
     report = (tmp_path / "report.md").read_text()

@@ -27,14 +27,16 @@ class _RunsTheModel:
         name = type(self).__name__
         raise TypeError(
             f"{name} runs the model and cannot mix a batch alone: call "
-            f"step = transform.bind(model), then logits, targets = step(xb, yb, rng=gen), and train "
+            "step = transform.bind(model), then logits, targets = step(xb, yb, rng=gen), and train "
             "on the soft-target cross entropy of those (as the reference trainer does)"
         )
 
 
 def _check_alpha(alpha: Any, method: str) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
-        alpha > 0 and math.isfinite(alpha)
+    if (
+        isinstance(alpha, bool)
+        or not isinstance(alpha, (int, float))
+        or not (alpha > 0 and math.isfinite(alpha))
     ):
         raise ValueError(
             f"{method}: alpha must be a positive finite number (Beta(alpha, alpha)), got {alpha!r}"
@@ -122,7 +124,9 @@ class PuzzleMixStrategy(_RunsTheModel):
         num_classes: number of classes of the integer labels.
     """
 
-    def __init__(self, alpha: float = 1.0, *, num_classes: int | None = None, **options: Any) -> None:
+    def __init__(
+        self, alpha: float = 1.0, *, num_classes: int | None = None, **options: Any
+    ) -> None:
         self.alpha = _check_alpha(alpha, "puzzlemix")
         if options.get("clean_lam", 0.0) != 0.0:
             raise ValueError(
