@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.dry_run:
         device, shapes, reps = torch.device("cpu"), DRY_SHAPES, 1
-        K._fused_backend = lambda x: _cuda  # CPU tensors through the Triton backend (interpreted)
+        K._fused_backend = lambda x, kernel="": _cuda  # CPU tensors through the Triton backend (interpreted)
     else:
         if not torch.cuda.is_available():
             print("no CUDA device: run with --dry-run", file=sys.stderr)

@@ -33,11 +33,13 @@ __all__ = ["MAX_SOURCES", "blend", "blend_many", "box_mask", "mask_mix", "mix_in
 # The fused backend of each device type; a module is imported on first use, and a backend whose
 # compiler is missing (no numba, no Triton) leaves that device to the reference.
 _FUSED = {"cpu": "._cpu", "cuda": "._cuda"}
+#: kernels whose fused backends live in their own modules (which build on the ones above)
+_FUSED_OWN = {"blend_many": {"cpu": "._nway_cpu", "cuda": "._nway_cuda"}}
 _loaded: dict[str, Any] = {}
 
 
-def _fused_backend(x: Any) -> Any:
-    """The fused backend module for ``x``, or None (then the reference runs)."""
+def _fused_backend(x: Any, kernel: str = "") -> Any:
+    """The fused backend module of ``kernel`` for ``x``, or None (then the reference runs)."""
     if isinstance(x, np.ndarray):
         device = "cpu"
     elif backend(x) == "torch":
@@ -47,7 +49,7 @@ def _fused_backend(x: Any) -> Any:
         device = x.device.type
     else:
         return None
-    name = _FUSED.get(device)
+    name = _FUSED_OWN.get(kernel, _FUSED).get(device)
     if name is None:
         return None
     if name not in _loaded:
@@ -203,7 +205,7 @@ def _run(name: str, x: Any, out: Any, args: tuple[Any, ...]) -> Any:
     array), run the fused backend or else the reference."""
     reference = getattr(_reference, name)
     if out is None and x.shape[0] and all(int(s) for s in x.shape):
-        fused = _fused_backend(x)
+        fused = _fused_backend(x, name)
         if fused is not None:
             target = _empty_like(x)
             if getattr(fused, name)(x, target, *args):
@@ -214,7 +216,7 @@ def _run(name: str, x: Any, out: Any, args: tuple[Any, ...]) -> Any:
     same, overlap = _same_memory(out, x)
     target = x if same else (_empty_like(x) if overlap else out)
     if x.shape[0] and all(int(s) for s in x.shape):
-        fused = _fused_backend(x)
+        fused = _fused_backend(x, name)
         if fused is None or not getattr(fused, name)(x, target, *args):
             _copy_into(target, reference(x, *args))
     if target is not out:

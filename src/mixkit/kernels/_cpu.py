@@ -49,7 +49,7 @@ from ._threads import PARALLEL
 from ._walk import CLOSE, OPEN
 from ._walk import _walk as _walk_rows
 
-__all__ = ["blend", "blend_many", "mask_mix", "paste"]
+__all__ = ["blend", "mask_mix", "paste"]
 
 BLEND = 0
 MASK = 1
@@ -747,9 +747,3 @@ def paste(x: Any, out: Any, partner: np.ndarray, start: np.ndarray, stop: np.nda
             _paste_kernel(*args)
     return True
 
-
-def blend_many(x: Any, out: Any, sources: np.ndarray, weights: np.ndarray, copy: np.ndarray) -> bool:
-    """``out[i] = sum_j weights[i, j] * x[sources[i, j]]`` (see :mod:`._nway_cpu`); False if not handled."""
-    from . import _nway_cpu
-
-    return _nway_cpu.blend_many(x, out, sources, weights, copy)

@@ -45,7 +45,7 @@ import triton.language as tl
 
 from . import _layout
 
-__all__ = ["blend", "blend_many", "mask_mix", "mix_labels", "paste"]
+__all__ = ["blend", "mask_mix", "mix_labels", "paste"]
 
 _BLEND, _PASTE, _MASK = 0, 1, 2
 _COPY, _PAIRS, _WALK = 0, 1, 2
@@ -515,9 +515,3 @@ def mix_labels(y: Any, partner: Any, lam: Any, num_classes: int, smoothing: floa
         torch._assert_async(v[k_ok][0], f"class indices must lie in [0, {c})")
     return out
 
-
-def blend_many(x: Any, out: Any, sources: np.ndarray, weights: np.ndarray, copy: np.ndarray) -> bool:
-    """``out[i] = sum_j weights[i, j] * x[sources[i, j]]`` (see :mod:`._nway_cuda`); False when not handled."""
-    from . import _nway_cuda
-
-    return _nway_cuda.blend_many(x, out, sources, weights, copy)
