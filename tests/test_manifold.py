@@ -167,3 +167,41 @@ def test_manifold_errors():
     tok = nn.Sequential(nn.Embedding(5, 4))
     with pytest.raises(TypeError, match="needs a float tensor"):
         ManifoldMixup(tok, ["input"])(torch.randint(0, 5, (2, 3)), rng=0)
+
+
+class _Pool(nn.Module):
+    def forward(self, h, attention_mask):
+        return (h * attention_mask[..., None].to(h.dtype)).sum(1)
+
+
+class _MaskedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = nn.Linear(3, 5)
+        self.pool = _Pool()
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x, attention_mask):
+        return self.head(self.pool(self.inp(x), attention_mask=attention_mask))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool])
+def test_n_way_mixing_takes_the_union_of_every_source_mask(dtype):
+    torch.manual_seed(0)
+    net = _MaskedNet()
+    x = torch.randn(6, 4, 3)
+    mask = (torch.arange(4)[None, :] < torch.tensor([4, 1, 2, 3, 1, 2])[:, None]).to(dtype)
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    mm = ManifoldMixup(net, ["inp"], mixer=mixkit.MixUp(1.0, k=3, num_classes=2), mask_arg="attention_mask")
+    out, targets = mm({"x": x, "attention_mask": mask}, y, rng=5)
+    plan = mm.last_plan
+    src = torch.tensor(plan.sources)
+    w = torch.tensor(plan.weights, dtype=torch.float32)
+    with torch.no_grad():
+        h = net.inp(x)
+        hm = (w[:, :, None, None] * h[src]).sum(1)
+        union = mask[src].amax(1) if dtype != torch.bool else mask[src].any(1)
+        expected = net.head(net.pool(hm, attention_mask=union))
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(targets, (w[:, :, None] * torch.eye(2)[y][src]).sum(1))
+    assert (union.sum(1) >= mask.sum(1)).all() and (union != mask).any()

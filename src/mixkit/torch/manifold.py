@@ -42,11 +42,13 @@ def _first_tensor(obj: Any) -> torch.Tensor | None:
 
 
 def _union_mask(m: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
-    """Union of a sample's attention mask with its partner's: bool/int masks OR, additive masks max."""
-    other = m.index_select(0, partner)
-    if m.dtype == torch.bool:
-        return m | other
-    return torch.maximum(m, other)
+    """Union of a sample's attention mask with its partners' (``partner`` ``(B,)``, or ``(B, k - 1)``
+    for n-way plans): bool/int masks OR, additive masks max."""
+    out = m
+    for col in partner.reshape(partner.shape[0], -1).unbind(1):
+        other = m.index_select(0, col)
+        out = out | other if m.dtype == torch.bool else torch.maximum(out, other)
+    return out
 
 
 class ManifoldMixup:
