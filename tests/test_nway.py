@@ -374,8 +374,10 @@ def test_plan_refuses_pair_form_partners_and_companions():
         t(np.zeros((4, 1, 3, 3), np.float32), np.zeros(4, np.int64), mask=np.zeros((4, 3, 3), np.int64))
     with pytest.raises(ValueError, match=r"batch of 4 but x has batch size 5"):
         plan.apply(np.zeros((5, 2)))
-    with pytest.raises(ValueError, match=r"MixUp cannot be a base"):
+    with pytest.raises(ValueError, match=r"MixUp\(k=3\) cannot be a base: .* one partner .* use MixUp\(k=2\)"):
         mixkit.LabelPairedMix(base=nway(1.0, 3), num_classes=5)
+    with pytest.raises(ValueError, match=r"MixUp\(k=4\) cannot be a base: .* use MixUp\(k=2\)"):
+        mixkit.CMixUp(sigma=1.0, base=nway(1.0, 4))
 
 
 @pytest.mark.parametrize(("kwargs", "err", "match"), [

@@ -236,6 +236,25 @@ class Mixer:
         return (self.num_classes, self.label_smoothing, self.label_format, getattr(self, "targets", "classes"))
 
 
+def check_base(base: Any, owner: type) -> None:
+    """Refuse what cannot be the ``base`` of a pairing method ``owner`` (a method whose plan follows
+    the partners it is given): other objects, ``owner`` itself, n-way MixUp, and methods that draw
+    their own partners or need the batch."""
+    if not isinstance(base, Mixer) or isinstance(base, owner):
+        raise TypeError(f"base must be a mixkit method such as CutMix() or FMix(), got {type(base).__name__}")
+    k = getattr(base, "k", 2)
+    if k > 2:
+        raise ValueError(
+            f"{type(base).__name__}(k={k}) cannot be a base: a base mixes each sample with the one partner it "
+            "is given; use MixUp(k=2), CutMix, a mask method or ResizeMix"
+        )
+    if not base.takes_partners or base.needs:
+        raise ValueError(
+            f"{type(base).__name__} cannot be a base: its plan follows its own partners "
+            "(or needs the batch to be drawn); use MixUp, CutMix, a mask method or ResizeMix"
+        )
+
+
 def finish_plan(partner: np.ndarray, lam: np.ndarray, applied: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Samples not applied, or paired with themselves, keep all of their own data: ``lam = 1``."""
     rows = np.arange(partner.shape[0])

@@ -17,7 +17,7 @@ from .._validate import _finite_float
 from ..pairing_labels import sample_kernel_partner
 from ..plan import MixPlan
 from ..sampling import sample_applied, sample_lam
-from ._base import Mixer, finish_plan
+from ._base import Mixer, check_base, finish_plan
 
 __all__ = ["CMixUp"]
 
@@ -55,13 +55,7 @@ class CMixUp(Mixer):
             raise ValueError(f"sigma must be > 0 (the kernel bandwidth), got {sigma!r}")
         self.sigma = sigma_f
         if base is not None:
-            if not isinstance(base, Mixer) or isinstance(base, CMixUp):
-                raise TypeError(f"base must be a mixkit method such as CutMix() or FMix(), got {type(base).__name__}")
-            if not base.takes_partners or base.needs:
-                raise ValueError(
-                    f"{type(base).__name__} cannot be a base: its plan follows its own partners "
-                    "(or needs the batch to be drawn); use MixUp, CutMix, a mask method or ResizeMix"
-                )
+            check_base(base, CMixUp)
         self.base = base
 
     def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,

@@ -26,7 +26,7 @@ from ..pairing_labels import (
 )
 from ..plan import MixPlan, _frozen, plan_from_dict, register_plan_type
 from ..sampling import sample_applied, sample_lam
-from ._base import Mixer, finish_plan
+from ._base import Mixer, check_base, finish_plan
 
 __all__ = ["BalancedMixUp", "LabelPairedMix", "LabelPlan", "Remix"]
 
@@ -112,15 +112,7 @@ class LabelPairedMix(Mixer):
                 "use a label-blind pairing ('shuffle', 'pairs', 'flip') or CMixUp for regression targets"
             )
         if base is not None:
-            if not isinstance(base, Mixer) or isinstance(base, LabelPairedMix):
-                raise TypeError(
-                    f"base must be a mixkit method such as CutMix() or FMix(), got {type(base).__name__}"
-                )
-            if not base.takes_partners or base.needs:
-                raise ValueError(
-                    f"{type(base).__name__} cannot be a base: its plan follows its own partners "
-                    "(or needs the batch to be drawn); use MixUp, CutMix, a mask method or ResizeMix"
-                )
+            check_base(base, LabelPairedMix)
         self.base = base
 
     def _lam(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
