@@ -202,3 +202,15 @@ def test_in_memory_arrays_are_read_like_a_npz():
 def test_bad_in_memory_arrays_are_refused_clearly(data, kw, match):
     with pytest.raises(SweepError, match=match):
         read_data(data, **kw)
+
+
+def test_a_report_folder_named_like_a_bundled_set_does_not_hide_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()
+    (tmp_path / "digits" / "report.md").write_text("# an earlier sweep's report\n")
+    got = read_data("digits")
+    assert got.bundled and got.X.shape == (1797, 1, 8, 8)
+    # a folder of the user's own (class sub-folders, no report) with that name is the user's data
+    (tmp_path / "digits" / "report.md").unlink()
+    with pytest.raises(SweepError, match="one sub-folder per class"):
+        read_data("digits")

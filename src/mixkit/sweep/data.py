@@ -177,6 +177,14 @@ def resolve_labels_per_class(labels_per_class: int | None, bundled: bool) -> int
     return None if labels_per_class == 0 else int(labels_per_class)
 
 
+def _user_data(path: Path) -> bool:
+    """Whether ``path`` (spelled like a bundled set's name) is the user's data: it exists and is not
+    a sweep's own report folder (``--out diabetes`` then ``--data diabetes`` means the bundled set)."""
+    if not path.exists():
+        return False
+    return not (path.is_dir() and any((path / f).exists() for f in ("trials.json", "report.md", "sweep.db")))
+
+
 def load_data(
     data: Any,
     *,
@@ -226,7 +234,7 @@ def read_data(
         got = _read_arrays(data, label_column, kind, task)
         return got._replace(**_targets(got.y, task, "y", got.columns))
     key = str(data).strip().lower().replace("-", "").replace("_", "")
-    if key in BUNDLED and not Path(str(data)).exists():
+    if key in BUNDLED and not _user_data(Path(str(data))):
         own = BUNDLED_TASKS.get(key, CLASSIFICATION)
         if own != task:
             raise SweepError(
