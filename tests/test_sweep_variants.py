@@ -232,3 +232,12 @@ def test_sweep_runs_none_regmixup_and_puzzlemix_end_to_end(tmp_path):
         assert r["n"] == 1 and 0.0 <= r["test_acc"][0] <= 1.0 and np.isfinite(r["test_nll"][0])
     report = (tmp_path / "report.md").read_text()
     assert "| regmixup(alpha=10)" in report and ("| puzzlemix(alpha=10)" in report) == HAS_PUZZLEMIX
+    # the mixed-samples figure leaves out the strategies that run the model, and is not refused
+    assert "Figures not drawn" not in report
+
+
+def test_mixed_samples_figure_shows_input_mixers_beside_model_strategies(tmp_path):
+    res = mixkit.sweep("digits", methods="none,mixup,regmixup", alphas="10", out=tmp_path, **TINY)
+    assert not res.failed
+    report = (tmp_path / "report.md").read_text()
+    assert "Figures not drawn" not in report and (tmp_path / "mixed_samples.png").exists()

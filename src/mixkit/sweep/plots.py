@@ -176,8 +176,11 @@ def plot_mixed_samples(
 ) -> Path | None:
     """Training samples mixed by each strategy (up to 6), each captioned with its two sources and
     their weights, ``"6 (0.62) + 1 (0.38)"``; tiles are chosen where ``lam`` is informative (see
-    :func:`mixkit.preview.mix_for_display`). None for tabular and text data."""
-    mixing = [s for s in strategies if s.method != NONE][:6]
+    :func:`mixkit.preview.mix_for_display`). None for tabular and text data. Strategies that run
+    the model (``tmix``, ``regmixup``, ``puzzlemix``) are left out: they mix with the trained model."""
+    mixing = [
+        s for s in strategies if s.method != NONE and not getattr(s.cls, "mixes_hidden", False)
+    ][:6]
     if ds.kind in ("tabular", "text") or not mixing:
         return None
     names = list(ds.classes)
