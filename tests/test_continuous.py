@@ -231,6 +231,28 @@ def test_partner_frequencies_follow_the_kernel():
     assert np.all(np.abs(counts / n - probs) <= 5 * se + 1e-12)
 
 
+def test_partner_frequencies_pass_a_chi_square_test_against_the_kernel():
+    """(B, D) targets: each row's partner counts against exp(-|y_i - y_j|^2 / (2 sigma^2)), j != i,
+    written out here; the same counts against uniform pairing fail, so the test can fail."""
+    stats = pytest.importorskip("scipy.stats")
+    y = np.random.default_rng(7).normal(size=(5, 2))
+    sigma = 0.8
+    k = np.exp(-((y[:, None, :] - y[None, :, :]) ** 2).sum(-1) / (2 * sigma**2))
+    np.fill_diagonal(k, 0.0)
+    probs = k / k.sum(axis=1, keepdims=True)
+    gen = np.random.default_rng(3)
+    n = 3000
+    counts = np.zeros((5, 5))
+    for _ in range(n):
+        counts[np.arange(5), sample_kernel_partner(y, sigma, gen)] += 1
+    assert np.all(np.diag(counts) == 0)
+    off = ~np.eye(5, dtype=bool)
+    for i in range(5):
+        assert stats.chisquare(counts[i, off[i]], probs[i, off[i]] * n).pvalue > 1e-3
+    uniform = np.full(4, n / 4)
+    assert min(stats.chisquare(counts[i, off[i]], uniform).pvalue for i in range(5)) < 1e-6
+
+
 def test_cmixup_empty_and_single_batches():
     t = mixkit.CMixUp(sigma=1.0)
     plan0 = t.sample(0, rng=0, y=np.zeros(0))
