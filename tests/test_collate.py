@@ -859,3 +859,149 @@ def test_boxes_of_dict_samples_are_mixed_with_the_same_plan():
             for got, exp in zip(out[key], want.companions[key]):
                 np.testing.assert_array_equal(np.asarray(got), np.asarray(exp))
         assert not torch.equal(out["image"], torch.from_numpy(data))
+
+
+# ---- n-way MixUp (MultiMixPlan) through the collate -------------------------------------------
+
+
+def nway_formula(stacked: np.ndarray, sources: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_j weights[i, j] * x[sources[i, j]]`` written out: terms in order of ``j`` in float32
+    (float64 for float64 and 4-byte integers), weight-0 terms left out, a row with a weight of exactly
+    1 that source itself; integers rounded half to even and clipped to their range."""
+    dt = stacked.dtype
+    cdt = np.float64 if dt == np.float64 or (dt.kind in "iu" and dt.itemsize == 4) else np.float32
+    wc = weights.astype(cdt)
+    out = np.empty_like(stacked)
+    for i in range(len(stacked)):
+        if (wc[i] == 1).any():
+            out[i] = stacked[sources[i, int(np.argmax(wc[i] == 1))]]
+            continue
+        acc = None
+        for j in range(sources.shape[1]):
+            if wc[i, j] != 0:
+                term = wc[i, j] * stacked[sources[i, j]].astype(cdt)
+                acc = term if acc is None else acc + term
+        acc = np.zeros(stacked.shape[1:], cdt) if acc is None else acc
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            acc = np.clip(np.rint(acc), info.min, info.max)
+        out[i] = acc.astype(dt)
+    return out
+
+
+def nway_labels(labels: np.ndarray, sources: np.ndarray, weights: np.ndarray, classes: int) -> np.ndarray:
+    return nway_formula(np.eye(classes, dtype=np.float32)[labels], sources, weights)
+
+
+NWAY = [mixkit.MixUp(1.0, k=3, num_classes=NUM_CLASSES),
+        mixkit.MixUp(0.3, k=4, lam_mode="sample", num_classes=NUM_CLASSES, p=0.8)]
+
+
+@pytest.mark.parametrize("transform", NWAY, ids=repr)
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize("kind", ["tensors", "arrays", "strided tensors"])
+@pytest.mark.parametrize("hwc", [False, True], ids=["CHW", "HWC"])
+def test_nway_mixup_is_the_plan_formula(transform, dtype, kind, hwc):
+    data, _ = samples(n=9, shape=(6, 7, 3) if hwc else (3, 6, 7), dtype=dtype, seed=8)
+    before = data.copy()
+    inputs = as_kind(data, kind)
+    labels = np.arange(9) % NUM_CLASSES
+    x, y = MixCollate(transform, seed=2)([(v, int(c)) for v, c in zip(inputs, labels)])
+    seen = (9, 3, 6, 7)
+    plan = transform.sample(9, rng=MixCollate(transform, seed=2)._generator(), shape=seen)
+    assert isinstance(plan, mixkit.MultiMixPlan) and plan.k == transform.k
+    assert x.dtype == torch.from_numpy(data).dtype and tuple(x.shape) == data.shape  # the samples' layout
+    assert x.is_contiguous()
+    want = nway_formula(data, plan.sources, plan.weights)
+    assert x.numpy().tobytes() == want.tobytes()  # bit for bit
+    assert y.dtype == torch.float32
+    assert np.array_equal(y.numpy(), nway_labels(labels, plan.sources, plan.weights, NUM_CLASSES))
+    assert np.array_equal(data, before) and all(np.array_equal(np.asarray(v), d) for v, d in zip(inputs, data))
+    assert not np.array_equal(x.numpy(), data)
+    # the same as the transform applied to the stacked batch, seen as CHW
+    view = torch.from_numpy(data.copy())
+    view = view.permute(0, 3, 1, 2) if hwc else view
+    want_x, want_y = transform.apply(plan, view, torch.from_numpy(labels))
+    assert torch.equal(x.permute(0, 3, 1, 2) if hwc else x, want_x) and torch.equal(y, want_y)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64])
+def test_nway_dtypes_the_kernels_do_not_blend_are_stacked_then_blended(dtype):
+    data, batch = samples(n=6, dtype=dtype, seed=3)
+    t = mixkit.MixUp(1.0, k=3, num_classes=NUM_CLASSES)
+    x, _ = MixCollate(t, seed=0)(batch)
+    plan = t.sample(6, rng=MixCollate(t, seed=0)._generator(), shape=data.shape)
+    assert torch.equal(x, torch.from_numpy(mixkit.kernels.blend_many(data, plan.sources, plan.weights)))
+    assert all(torch.equal(v, torch.from_numpy(d)) for (v, _), d in zip(batch, data))  # inputs untouched
+
+
+@pytest.mark.parametrize("dtype", KERNEL_DTYPES)
+@pytest.mark.parametrize("k", [3, 5])
+def test_kernel_blend_many_equals_the_blend_many_kernel(dtype, k):
+    rng = np.random.default_rng(k * 31 + len(dtype))
+    x, arrays = kernel_batch(dtype)
+    src = np.concatenate([np.arange(7)[:, None], rng.integers(0, 7, (7, k - 1))], axis=1)
+    w = rng.dirichlet(np.full(k, 0.5), 7)
+    w[0] = 0
+    w[0, 1] = 1.0  # a copy of another row
+    w[1, 1:] = 0
+    w[1, 0] = 1 - 1e-12  # rounds to 1: a copy of itself
+    w[2, 1] = 0  # a term left out
+    w[2] /= w[2].sum()
+    w[3] = 0  # no term at all
+    w[4] = 1 / k  # equal weights (ties for integers)
+    out = np.full((7, x[0].size), 77, dtype)
+    assert _collate.blend_many(out, _collate.addresses(arrays), src, w)
+    want = mixkit.kernels.blend_many(x, src, w)
+    assert out.reshape(x.shape).tobytes() == want.tobytes()  # bit for bit
+    assert out.reshape(x.shape).tobytes() == nway_formula(x, src, w).tobytes()
+
+
+def test_kernel_blend_many_refusals():
+    x, arrays = kernel_batch("uint8", n=3)
+    addr = _collate.addresses(arrays)
+    src = np.array([[0, 1, 2]] * 3)
+    w = np.full((3, 3), 1 / 3)
+    out = np.full((3, x[0].size), 7, np.uint8)
+    assert not _collate.blend_many(out.view(np.int8).astype(np.int64), addr, src, w)  # int64: not blended
+    with pytest.raises(ValueError, match="sources must lie"):
+        _collate.blend_many(out, addr, src + 1, w)
+    with pytest.raises(ValueError, match=r"\(B, k\)"):
+        _collate.blend_many(out, addr, src, w[:, :2])
+    assert (out == 7).all()
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (8, 8, 3)], ids=["CHW", "HWC"])
+def test_nway_two_workers_write_the_plan_formula(shape):
+    transform = mixkit.MixUp(1.0, k=3, lam_mode="sample", num_classes=NUM_CLASSES)
+    collate = MixCollate(transform, seed=6)
+    collate.set_epoch(2)
+    loader = DataLoader(Images(n=16, shape=shape), batch_size=4, num_workers=2, collate_fn=WithPlan(collate))
+    got = list(loader)
+    assert len(got) == 4
+    for x, y, plan, stacked, labels, shared in got:
+        assert shared and isinstance(plan, mixkit.MultiMixPlan)
+        want = nway_formula(stacked.numpy(), plan.sources, plan.weights)
+        assert np.array_equal(x.numpy(), want)
+        assert np.array_equal(y.numpy(), nway_labels(labels.numpy(), plan.sources, plan.weights, NUM_CLASSES))
+    assert any(not torch.equal(x, stacked) for x, _, _, stacked, _, _ in got)
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_kernel_one_hot_many_equals_blending_the_one_hot_rows(k):
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, 4, 7)
+    src = np.concatenate([np.arange(7)[:, None], rng.integers(0, 7, (7, k - 1))], axis=1)
+    w = rng.dirichlet(np.full(k, 0.4), 7)
+    w[0] = 0
+    w[0, 2] = 1.0  # a copy of another row
+    w[1] = 1 / k
+    w[2, 1] = 0
+    w[2] /= w[2].sum()
+    w[3] = 0  # no term at all
+    out = np.full((7, 4), 9, np.float32)
+    _collate.mix_one_hot_many(out, y, src, w)
+    want = mixkit.kernels.blend_many(np.eye(4, dtype=np.float32)[y], src, w)
+    assert out.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="class indices"):
+        _collate.mix_one_hot_many(out, y + 4, src, w)

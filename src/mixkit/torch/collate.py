@@ -29,7 +29,7 @@ from .._channels import check_layout, check_no_channel_cut, is_pil, seen_as_chw
 from ..labels import check_labels
 from ..methods._base import Mixer
 from ..pairing_labels import ClassCounts, class_indices
-from ..plan import BoxPlan, MixPlan
+from ..plan import BoxPlan, MixPlan, MultiMixPlan
 from ..schedules import Scheduled
 from ._compose import SharedFloat, members, who_needs
 from .distributed import current_rank
@@ -97,10 +97,11 @@ class MixCollate:
     label column of a Hugging Face dataset: the counts that tracking converges to. A dataset without
     them is an error; give ``Remix(counts=...)`` then. With ``num_workers=0`` tracking is unchanged.
 
-    Speed: MixUp and CutMix plans on CPU tensors or NumPy arrays of one shape, each contiguous, are
-    written straight from the samples by compiled kernels (blends of 8- to 32-bit integers, float32
-    and float64; pastes of any dtype), into shared memory in a worker as ``default_collate`` does.
-    Other plans (masks, ...), other dtypes and other layouts are stacked, then mixed in place.
+    Speed: MixUp (two-way and n-way, ``k >= 3``) and CutMix plans on CPU tensors or NumPy arrays of
+    one shape, each contiguous, are written straight from the samples by compiled kernels (blends of
+    8- to 32-bit integers, float32 and float64; pastes of any dtype), into shared memory in a worker
+    as ``default_collate`` does. Other plans (masks, ...), other dtypes and other layouts are stacked,
+    then mixed in place (an n-way blend into a new batch).
 
     Warm-up: the kernels are compiled on first use and cached on disk by numba, so the first batch
     of a process pays for it: about 2 s the very first time, then about 1 s per process (importing
@@ -304,23 +305,27 @@ class MixCollate:
         if stacked is None:
             x = _mix_into(plan, arrays, addr, shape, perm)
         else:
-            plan.apply(view, out=view)
-            x = stacked
+            x = _mix_stacked(plan, stacked, perm)
         return x, (None if y is None else self._mix_labels(plan, y)), {}
 
     def _mix_labels(self, plan: MixPlan, y: Any) -> Any:
         """The transform's ``mix_labels``; for the common case (class indices, dense targets, no
-        smoothing, a plan of two sources) the same values written in one pass by
-        ``mixkit.kernels._collate``."""
+        smoothing, a plan of two sources or an n-way blend) the same values written in one pass by
+        ``mixkit.kernels._collate`` (into shared memory in a worker)."""
         t = self.transform
-        if (type(t).mix_labels is Mixer.mix_labels and plan.pairwise and t.label_format == "dense"
+        nway = type(plan) is MultiMixPlan
+        if (type(t).mix_labels is Mixer.mix_labels and (plan.pairwise or nway) and t.label_format == "dense"
+                and getattr(t, "targets", "classes") == "classes"
                 and not t.label_smoothing and t.num_classes is not None
                 and isinstance(y, torch.Tensor) and y.ndim == 1 and y.dtype in _INDEX_DTYPES):
             y = check_labels(y, plan.batch_size, t.num_classes)  # the transform's own errors
             from ..kernels import _collate
 
-            partner, lam = plan.label_pair()
             out = _new_batch((plan.batch_size, t.num_classes), torch.float32)
+            if nway:  # the same weights as the batch's n-way blend
+                _collate.mix_one_hot_many(out.numpy(), y.numpy(), plan.sources, plan.weights)
+                return out
+            partner, lam = plan.label_pair()
             _collate.mix_one_hot(out.numpy(), y.numpy(), np.asarray(partner), np.asarray(lam))
             return out
         return t.mix_labels(plan, y)
@@ -487,9 +492,30 @@ def _paste_fused(plan: BoxPlan, out_t: torch.Tensor, addr: np.ndarray, shape: tu
     return bool(_collate.paste(rows.numpy(), addr, plan.partner, plan.start, plan.stop, axes, shape))
 
 
+def _blend_many_fused(plan: MultiMixPlan, out_t: torch.Tensor, addr: np.ndarray, shape: tuple[int, ...],
+                      perm: tuple[int, ...] | None) -> bool:
+    from ..kernels import _collate
+
+    if _FUSED_DTYPES[out_t.dtype] not in _collate.BLEND_DTYPES:
+        return False
+    return bool(_collate.blend_many(out_t.view(shape[0], -1).numpy(), addr, plan.sources, plan.weights))
+
+
 # The plans the fused collation kernels write straight from the samples, by exact type (a subclass
 # may mix differently, so it takes the general path: stack, then ``plan.apply``).
-_FUSED = {MixPlan: _blend_fused, BoxPlan: _paste_fused}
+_FUSED = {MixPlan: _blend_fused, BoxPlan: _paste_fused, MultiMixPlan: _blend_many_fused}
+
+
+def _mix_stacked(plan: MixPlan, stacked: torch.Tensor, perm: tuple[int, ...] | None) -> torch.Tensor:
+    """Mix the stacked batch: in place, or for an n-way blend into a new batch (in place it would make
+    one anyway, then copy it back). A blend mixes whole samples, so the stacked layout is kept."""
+    if type(plan) is MultiMixPlan:
+        from ..kernels import blend_many
+
+        return blend_many(stacked, plan.sources, plan.weights, out=_new_batch(tuple(stacked.shape), stacked.dtype))
+    view = _seen(stacked, perm)
+    plan.apply(view, out=view)
+    return stacked
 
 
 def _mix_into(plan: MixPlan, arrays: list[Any], addr: np.ndarray | None, shape: tuple[int, ...],
@@ -502,10 +528,8 @@ def _mix_into(plan: MixPlan, arrays: list[Any], addr: np.ndarray | None, shape: 
         out_t = _new_batch(shape, _torch_dtype(arrays[0]))
         if fused(plan, out_t, addr, shape, perm):
             return out_t
-    stacked = _stack(arrays, shape)
-    view = _seen(stacked, perm)
-    plan.apply(view, out=view)
-    return stacked
+    return _mix_stacked(plan, _stack(arrays, shape), perm)
+
 
 def _stack_labels(labels: list[Any]) -> torch.Tensor:
     first = labels[0]
