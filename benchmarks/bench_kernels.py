@@ -51,6 +51,7 @@ WORKLOADS = {
     "img32-u8": ((512, 3, 32, 32), "uint8", (2, 3), "small"),
 }
 KERNELS = ("blend", "paste", "mask_mix")
+SELECTED = list(KERNELS)  # the kernels timed (``--kernels``)
 MODES = ("batch", "sample")
 HOWS = ("inplace", "out=", "new")
 # targets: (workload class, dtype kind) -> (in place and out= / floor, new / clone)
@@ -58,6 +59,7 @@ TARGETS = {("big", "float"): 1.2, ("small", "float"): 1.5, ("big", "uint8"): 1.5
 NEW_TARGET = 1.1
 SAMPLE_SECONDS = 0.05
 PLANS = 8  # each call takes the next of this many plans drawn beforehand
+MASK_DTYPE = ["bool"]  # the dtype of mask_mix's masks (``--mask-dtype``; bool is what mask plans hold)
 
 
 def times(fn: Callable[[], Any], repeats: int) -> list[float]:
@@ -88,7 +90,8 @@ def plans(kernel: str, mode: str, shape: tuple[int, ...], axes: tuple[int, ...],
     """Arguments after ``x`` of ``PLANS`` calls: a random permutation as partner, and
     - blend: ``lam`` (Beta(1, 1) per sample, or one value for the batch);
     - paste: CutMix boxes over ``axes`` with side fraction sqrt(1 - lam) (one box, or one per sample);
-    - mask_mix: binary masks over ``axes`` (half the elements, random blobs: FMix-like)."""
+    - mask_mix: binary masks over ``axes`` (half the elements, random blobs: FMix-like), of dtype
+      ``MASK_DTYPE``."""
     rng = np.random.default_rng(seed)
     b = shape[0]
     sizes = np.array([shape[a] for a in axes])
@@ -112,7 +115,7 @@ def plans(kernel: str, mode: str, shape: tuple[int, ...], axes: tuple[int, ...],
             for k, s in enumerate(sizes):  # blow the blobs up to the axis sizes
                 low = np.repeat(low, -(-s // low.shape[k + 1]), axis=k + 1)
                 low = np.take(low, np.arange(s), axis=k + 1)
-            mask = (low > np.median(low)).astype(np.float64)
+            mask = (low > np.median(low)).astype(MASK_DTYPE[0])
             res.append((partner, np.broadcast_to(mask, (b, *sizes)).copy(), axes))
     return res
 
@@ -168,6 +171,8 @@ def run_workload(name: str, backend: str, repeats: int, torch: Any, caller: Call
                            "load_before": os.getloadavg()[0], "rows": {}}
     cases: dict[str, Callable[[], Any]] = {"floor": floor, "clone": clone}
     for kk, kernel in enumerate(KERNELS):
+        if kernel not in SELECTED:
+            continue
         for mm, mode in enumerate(MODES):
             ps = plans(kernel, mode, shape, axes, seed=10 * kk + mm)
             state = {"k": 0}
@@ -318,6 +323,9 @@ def markdown(results: dict) -> str:
                 for m in MODES:
                     for h in HOWS:
                         case = f"{k}/{m}/{h}"
+                        if case not in rows:
+                            cells.append("-")
+                            continue
                         r = ratio(rows, case)
                         cells.append(f"{r:.2f}" if r <= target_of(res, case) else f"**{r:.2f}**")
             out.append("| " + " | ".join(cells) + " |")
@@ -355,9 +363,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nway", nargs="*", type=int, default=[3, 4],
                     help="k of the n-way blend cases (none: skip them)")
     ap.add_argument("--nway-only", action="store_true", help="time only the n-way blend cases")
+    ap.add_argument("--kernels", nargs="*", default=list(KERNELS), choices=list(KERNELS),
+                    help="the kernels to time (all by default)")
+    ap.add_argument("--mask-dtype", default="bool", choices=["bool", "uint8", "float32", "float64"],
+                    help="dtype of the binary masks given to mask_mix (bool: what mask plans hold)")
     ap.add_argument("--json", default=None, help="also write the raw results (seconds) here")
     ap.add_argument("--markdown", default=None, help="print the README tables of a --json file, exit")
     args = ap.parse_args(argv)
+    SELECTED[:] = args.kernels
+    MASK_DTYPE[0] = args.mask_dtype
     if args.markdown:
         with open(args.markdown) as f:
             results = json.load(f)
@@ -389,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"torch {torch.__version__}, numba {numba.__version__} ({numba.threading_layer()}), "
               f"numpy {np.__version__}, threads {args.threads}, OMP_WAIT_POLICY="
               f"{os.environ.get('OMP_WAIT_POLICY')}, repeats {args.repeats} (best), cpus {os.cpu_count()}, "
-              f"kernels via {caller.how}, warm-up (compile or cache load) {warm:.1f} s")
+              f"kernels via {caller.how}, masks {MASK_DTYPE[0]}, warm-up (compile or cache load) {warm:.1f} s")
     print(header)
     results: dict[str, Any] = {"header": header, "workloads": {}}
     results["nway"] = {}

@@ -299,7 +299,7 @@ def test_paste(device, c):
 
 @needs_fresh
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(c=boxes(), binary=st.booleans())
+@given(c=boxes(), binary=st.sampled_from([None, "float64", "bool"]))
 def test_mask_mix(device, c, binary):
     rng = np.random.default_rng(c["seed"])
     x = make_batch(rng, device, c["dtype"], c["shape"], c["layout"], c["specials"])
@@ -307,7 +307,7 @@ def test_mask_mix(device, c, binary):
     b = shape[0]
     partner = mapping(rng, b, c["kind"])
     mshape = (b, *[shape[a] for a in axes])
-    mask = (rng.random(mshape) < 0.5).astype(np.float64) if binary else weights(rng, mshape)
+    mask = (rng.random(mshape) < 0.5).astype(binary) if binary else weights(rng, mshape)
     perm = _layout.dense_perm(shape, tuple(x.stride()))
     if _layout.mask_spec(shape, perm, axes, mask) is None:
         # mask axes not adjacent in memory order: no flat formula; left to the reference

@@ -261,9 +261,11 @@ class BoxPlan(MixPlan):
 class MaskPlan(MixPlan):
     """A per-element mask: ``out = mask * x + (1 - mask) * x[partner]`` over the mask's axes.
 
-    ``axes``: the batch axes the mask spans (non-negative, never 0); ``mask``: float64
-    ``(B, *sizes)`` in [0, 1], 1 where the sample keeps its own data. A mask of only 0 and 1 pastes,
-    any other blends. ``lam[i]`` is exactly ``mask[i].mean()``.
+    ``axes``: the batch axes the mask spans (non-negative, never 0); ``mask``: ``(B, *sizes)`` in
+    [0, 1], 1 (True) where the sample keeps its own data. A binary mask is held as bool (one byte
+    per element; FMix's hard masks, GridMix, ClassMix), and pastes: each element comes from the
+    sample or its partner. A soft mask is held as float64 and blends. Given integer 0/1 values the
+    plan holds bool; given floats, float64. ``lam[i]`` is exactly ``mask[i].mean()`` (as float64).
     """
 
     axes: tuple[int, ...] = ()
@@ -272,15 +274,42 @@ class MaskPlan(MixPlan):
     def __post_init__(self) -> None:
         super().__post_init__()
         axes = _plan_axes(self.axes)
-        mask = _frozen(self.mask, np.float64)
+        mask = np.asarray(self.mask)
+        if mask.dtype.kind in "iu":
+            if mask.size and (mask.max() > 1 or mask.min() < 0):
+                raise ValueError("mask values must lie in [0, 1]")
+            mask = _frozen(mask, np.bool_)
+        elif mask.dtype == np.bool_:
+            mask = _frozen(mask, np.bool_)
+        else:
+            mask = _frozen(mask, np.float64)
+            if mask.size and not (mask.min() >= 0 and mask.max() <= 1):  # False for NaN too
+                raise ValueError("mask values must lie in [0, 1]")
+        self._set_mask(axes, mask)
+
+    def _set_mask(self, axes: tuple[int, ...], mask: np.ndarray) -> None:
         if mask.ndim != len(axes) + 1 or mask.shape[0] != self.batch_size:
             raise ValueError(
                 f"a mask plan needs a mask of shape (B, *sizes) with one size per axis {axes}; got {mask.shape}"
             )
-        if mask.size and (mask.min() < 0 or mask.max() > 1):
-            raise ValueError("mask values must lie in [0, 1]")
         object.__setattr__(self, "axes", axes)
         object.__setattr__(self, "mask", mask)
+
+    @classmethod
+    def _trusted(cls, *, partner: np.ndarray, lam: np.ndarray, axes: tuple[int, ...],
+                 mask: np.ndarray) -> MaskPlan:
+        """A plan from a sampler that guarantees the mask (bool, or float64 in [0, 1], a fresh array
+        the plan may own): no copy of the mask and no pass over it. ``partner`` and ``lam`` are
+        checked as in every plan."""
+        if mask.dtype not in (np.bool_, np.float64):
+            raise TypeError(f"a sampled mask is bool or float64, got {mask.dtype}")
+        plan = cls.__new__(cls)
+        object.__setattr__(plan, "partner", partner)
+        object.__setattr__(plan, "lam", lam)
+        MixPlan.__post_init__(plan)
+        mask.setflags(write=False)
+        plan._set_mask(_plan_axes(axes), mask)
+        return plan
 
     geometry: ClassVar[str | None] = "mask"
 
@@ -298,12 +327,15 @@ class MaskPlan(MixPlan):
     def with_partner(self, partner: np.ndarray) -> MaskPlan:
         own = np.asarray(partner) == np.arange(self.batch_size)
         mask = np.array(self.mask, copy=True)
-        mask[own] = 1.0
+        mask[own] = 1
         lam = np.where(own, 1.0, self.lam)
         return dataclasses.replace(self, partner=partner, lam=lam, mask=mask)
 
     @property
     def binary(self) -> bool:
+        """True when the mask holds only 0 and 1 (always for a bool mask): the plan pastes."""
+        if self.mask.dtype == np.bool_:
+            return True
         return bool(np.all((self.mask == 0) | (self.mask == 1)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -445,7 +477,9 @@ def plan_from_dict(data: dict[str, Any]) -> MixPlan:
             data[key] = tuple(int(v) for v in data[key])
     if "mask" in names and "sizes" not in names and "mask" in data:
         # a mask plan: its list form loses the shape when it is empty, so the dict also holds "sizes"
-        mask = np.asarray(data["mask"], dtype=np.float64)
+        mask = np.asarray(data["mask"])  # a bool mask's list holds True/False and stays bool
+        if mask.dtype != np.bool_:
+            mask = mask.astype(np.float64)
         sizes = data.pop("sizes", None)
         b = len(data.get("partner", ()))
         if sizes is not None:

@@ -317,25 +317,49 @@ def paste(x: Any, partner: Any, start: Any, stop: Any, axes: Any, /, *, out: Any
     return _run("paste", x, out, (np.where(idle, rows, p), lo, hi, ax))
 
 
+def _mask_weights(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A mask checked at the boundary: bool kept as it is (its values are 0 and 1 by type), other
+    integers range-checked and turned into bool, floats as float64 in [0, 1] (see :func:`mask_mix`)."""
+    m = np.asarray(mask)
+    if m.dtype == np.bool_:
+        if m.shape != shape:
+            raise ValueError(f"mask must have shape {shape}, got {m.shape}")
+        return m
+    if m.dtype.kind in "iu":
+        if m.shape != shape:
+            raise ValueError(f"mask must have shape {shape}, got {m.shape}")
+        if m.size and (m.max() > 1 or (m.dtype.kind == "i" and m.min() < 0)):
+            bad = m[(m < 0) | (m > 1)][0]
+            raise ValueError(f"mask must lie in [0, 1] (the weight of each sample's own data); got {bad}")
+        return m.view(np.bool_) if m.dtype == np.uint8 else m.astype(np.bool_)
+    return _weights01("mask", m, shape)
+
+
 def mask_mix(x: Any, partner: Any, mask: Any, axes: Any, /, *, out: Any = None) -> Any:
     """Mix with a per-element mask: ``out = mask * x + (1 - mask) * x[partner]``.
 
     ``x``: batch ``(B, ...)``; ``mask``: ``(B, *sizes)`` in [0, 1], ``sizes`` the lengths of ``axes``
-    in the order given, taken whole along the other axes (a 0/1 mask selects, any other weight
-    blends; integer batches are rounded). ``out=x`` mixes in place.
+    in the order given, taken whole along the other axes. A bool (or integer 0/1) mask selects each
+    element from ``x`` (True) or the partner (False), a compact form read one byte per element;
+    a float mask blends, each weight ``w`` giving ``cdt(w)`` and ``cdt(1 - w)`` (``w`` as float64,
+    ``cdt`` the compute dtype of :func:`blend`), and a weight of exactly 0 or 1 selects as well.
+    Integer batches are rounded. ``out=x`` mixes in place.
     """
     check_batch(x, "x", min_ndim=2)
     shape = tuple(int(s) for s in x.shape)
     b = shape[0]
     ax = normalize_axes(axes, len(shape))
-    m = _weights01("mask", mask, (b,) + tuple(shape[a] for a in ax))
+    m = _mask_weights(mask, (b,) + tuple(shape[a] for a in ax))
     p = _partner(partner, b)
     _check_out(x, out)
     rows = _rows(b)
-    idle = (p == rows) | (m.reshape(b, m[0].size if b else 0).min(axis=1, initial=1.0) == 1.0)
+    # rows paired with themselves are copies on every route (the reference selects them); so are
+    # rows of a float mask of all ones (a bool mask is not read here: its rows select exactly anyway)
+    idle = p == rows
+    if m.dtype != np.bool_:
+        idle |= m.reshape(b, m[0].size if b else 0).min(axis=1, initial=1.0) == 1.0
     order = np.argsort(ax)
     m = np.transpose(m, (0,) + tuple(int(k) + 1 for k in order))
-    # rows paired with themselves are copies on every route (the reference selects them)
     return _run("mask_mix", x, out, (np.where(idle, rows, p), m, tuple(ax[k] for k in order)))
 
 

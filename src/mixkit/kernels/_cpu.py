@@ -29,8 +29,9 @@ converted with exact round-to-nearest-even code written here. Weights of exactly
 used source, so an inf or NaN in the other one never leaks.
 
 A batch under ``SMALL_BYTES`` runs as one task on the calling thread (no thread start-up). Compiled
-once per storage dtype (12 kernels for blend and mask_mix together, the mode a runtime argument; 4
-paste kernels, one per item size), on first use, cached on disk (``cache=True``): a first call costs
+once per storage dtype (12 kernels for blend and float-mask mask_mix together, the mode a runtime
+argument; 4 for bool masks, one per item size, which read the mask as stored, one byte per element,
+and select the bits of ``x``; 4 paste kernels, one per item size), on first use, cached on disk (``cache=True``): a first call costs
 seconds, later processes load the kernels in well under a second. ``benchmarks/README.md`` has the
 measurements.
 """
@@ -52,13 +53,15 @@ from ._walk import _walk as _walk_rows
 __all__ = ["blend", "mask_mix", "paste"]
 
 BLEND = 0
-MASK = 1
+MASK = 1  # float weights per element
+SELECT = 2  # a bool mask per element (stored as uint8 0/1): each element taken from x or the partner
 
 # A scalar whose numba type picks the element formula at compile time (one kernel per storage dtype).
 _NATIVE = np.int8(0)  # float32 / float64 computed in their own dtype
 _F16 = np.int16(0)  # float16 bit patterns, computed in float32
 _BF16 = np.int32(0)  # bfloat16 bit patterns, computed in float32
 _INT = np.int64(0)  # integers: rint, clip, cast, clamp
+_SEL = np.uint8(0)  # bool masks: the stored bits of x (as unsigned integers) selected, no arithmetic
 
 # Task sizes (bytes of one block of one row). Out of place, a task walks a run of rows for one
 # block; in place, one block over all rows. See benchmarks/README.md for how they were chosen.
@@ -154,6 +157,8 @@ def _mix(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
 
 @overload(_mix)
 def _mix_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
+    if tag == types.uint8:  # SELECT never blends: weights are 0 or 1
+        return lambda a, b, wa, wb, lo, hi, tag: a if wa == 1 else b
     if tag == types.int8:
         def native(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             return wa * a + wb * b
@@ -213,6 +218,8 @@ def _mix_select_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
     # choice is made there, before rounding: one select chain on floats vectorises about twice as
     # fast as selecting among integers of mixed widths. float16/bfloat16 (whose NaN payloads must
     # survive) and 64-bit integers choose among the stored values.
+    if tag == types.uint8:
+        return lambda a, b, wa, wb, lo, hi, tag: a if wa == 1 else b
     if tag == types.int8:
         def native(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             r = wa * a + wb * b
@@ -246,6 +253,23 @@ def _mix_select_impl(a, b, wa, wb, lo, hi, tag):  # type: ignore[no-untyped-def]
             v = a
         return v
     return stored
+
+
+def _pick(a, b, m, tag):  # type: ignore[no-untyped-def]
+    """``a`` where the mask byte ``m`` is 1, ``b`` where it is 0 (compiled)."""
+    raise NotImplementedError
+
+
+@overload(_pick)
+def _pick_impl(a, b, m, tag):  # type: ignore[no-untyped-def]
+    if tag == types.uint8 and isinstance(a, types.Integer):
+        # the stored bits as unsigned integers: (a & k) | (b & ~k) with k = 0 - m, all ones or none,
+        # vectorises (a conditional expression compiles to a branch per element, 10x slower)
+        def bits(a, b, m, tag):  # type: ignore[no-untyped-def]
+            k = type(a)(0) - type(a)(m)
+            return type(a)((a & k) | (b & ~k))
+        return bits
+    return lambda a, b, m, tag: a if m != 0 else b  # kernels of other tags never take this path
 
 
 def _as(w, like):  # type: ignore[no-untyped-def]
@@ -330,6 +354,24 @@ def _mask_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c
 
 
 @njit(cache=True)
+def _select_elems(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, c0: int, c1: int, mask2: Any,
+                  moff: int, tag: Any, inplace: bool) -> None:  # pragma: no cover
+    """``o[i, j] = x[i, j]`` where ``mask2[i, j - moff]`` is 1, else the partner's element (0): a
+    select of the stored bits (``x`` viewed as unsigned integers), reading the 0/1 mask bytes
+    directly."""
+    d = o[i, c0:c1]
+    b = src[sr, c0 - soff:c1 - soff]
+    ms = mask2[i, c0 - moff:c1 - moff]
+    if inplace:
+        for j in range(c1 - c0):
+            d[j] = _pick(d[j], b[j], ms[j], tag)
+        return
+    a = x[i, c0:c1]
+    for j in range(c1 - c0):
+        d[j] = _pick(a[j], b[j], ms[j], tag)
+
+
+@njit(cache=True)
 def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: int, inplace: bool,
              mode: int, wa_row: Any, wb_row: Any, mask2: Any, inner: int, lo: Any, hi: Any,
              tag: Any, wbuf: Any) -> None:  # pragma: no cover
@@ -339,7 +381,7 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
     q = e0 // inner
     mi = q % m
     r = e0 - q * inner
-    whole = mode != BLEND and inner == 1 and e1 - e0 >= 2 * m
+    whole = mode == MASK and inner == 1 and e1 - e0 >= 2 * m
     if whole:  # the mask row is used more than once: its weights are converted once
         _weights(wbuf, mask2, i, z, m, lo)
     j = e0
@@ -348,6 +390,12 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
             je = e1
             wa = wa_row[i]
             wb = wb_row[i]
+        elif mode == SELECT and inner == 1:  # up to the end of the mask row, read as it is stored
+            je = min(e1, j + m - mi)
+            _select_elems(o, i, x, src, sr, soff, j, je, mask2, j - mi, tag, inplace)
+            j = je
+            mi = 0
+            continue
         elif inner == 1:  # a weight per element, up to the end of the mask row
             je = min(e1, j + m - mi)
             if whole:
@@ -386,7 +434,7 @@ def _mix_task(task, x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row
     # 2 KiB past a 4 KiB multiple: weights k of both rows 4 KiB apart would alias in the CPU's
     # load/store disambiguation (measured 3x slower).
     wlen = 1
-    if mode != BLEND and inner == 1:
+    if mode == MASK and inner == 1:
         per_page = 4096 // wa_row.itemsize
         wlen = -(-mask2.shape[1] // per_page) * per_page + per_page // 2
     wbuf = np.empty((2, wlen), wa_row.dtype)
@@ -415,7 +463,8 @@ def _mix_task(task, x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row
 @njit(parallel=True, cache=True, nogil=True)
 def _mix_kernel(x, o, partner, order, flag, nseg, blk, inplace, mode, wa_row, wb_row, mask2, inner,
                 lo, hi, tag, bufw, bufr):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """blend (``mode`` BLEND, weights per row) and mask_mix (MASK, weights per element)."""
+    """blend (``mode`` BLEND, weights per row) and mask_mix (MASK, float weights per element;
+    SELECT, a 0/1 byte per element)."""
     n = x.shape[1]
     ntask = ((n + blk - 1) // blk) * nseg
     for task in prange(ntask):
@@ -664,13 +713,24 @@ def _mix_call(x: Any, out: Any, partner: np.ndarray, mode: int, lam: np.ndarray 
     inner = 1
     m2 = _DUMMY_F64
     if mask is not None:
-        spec = _layout.mask_spec(_shape(x), perm, tuple(axes),
-                                 np.asarray(mask, np.float64))
+        mask = np.asarray(mask)
+        binary = mask.dtype == np.bool_
+        spec = _layout.mask_spec(_shape(x), perm, tuple(axes), mask if binary else mask.astype(np.float64, copy=False))
         if spec is None:
             return False
-        m2 = _ro(np.ascontiguousarray(spec[0], np.float64))
+        if binary:  # read one byte per element, as stored (a view, no conversion)
+            m2 = _ro(np.ascontiguousarray(spec[0]).view(np.uint8))
+            mode = SELECT
+        else:
+            m2 = _ro(np.ascontiguousarray(spec[0], np.float64))
         inner = int(spec[1])
-    if name in _FLOATS:
+    if mode == SELECT:  # a bit select: one kernel per item size
+        udt = _UNSIGNED[x2.itemsize]
+        x2 = x2.view(udt)
+        o2 = x2 if inplace else o2.view(udt)
+        tag, cdt = _SEL, np.float32
+        lo = hi = 0.0
+    elif name in _FLOATS:
         tag, cdt = _FLOATS[name]
         lo = hi = 0.0
     else:

@@ -153,7 +153,7 @@ def _weights(row, ln, cl, w, lo, hi, C, D1, D2, M, MODE: tl.constexpr, CDT: tl.c
         if MODE == 0:
             lw = tl.load(w + row)
         else:
-            lw = tl.load(w + row * M + cl // INNER, mask=cl < C, other=1.0)
+            lw = tl.load(w + row * M + cl // INNER, mask=cl < C, other=1)  # float64, or bool bytes
         wa = lw.to(CDT)
         wb = (1.0 - lw).to(CDT)
     return wa, wb
@@ -265,19 +265,28 @@ def _quiet() -> Any:
 
 
 class _Plan:
-    """Small host arrays packed into one int64 buffer, sent to the device in one non-blocking copy."""
+    """Small host arrays packed into one int64 buffer, sent to the device in one non-blocking copy.
+
+    Floats travel as float64, integers as int64, bool arrays (binary masks) as one byte each."""
 
     def __init__(self) -> None:
         self.parts: list[np.ndarray] = []
-        self.offsets: list[tuple[int, int, bool]] = []
+        self.offsets: list[tuple[int, int, str]] = []
         self.size = 0
 
     def add(self, a: np.ndarray) -> int:
         a = np.ascontiguousarray(a).reshape(-1)
-        is_float = a.dtype.kind == "f"
-        bits = a.astype(np.float64).view(np.int64) if is_float else a.astype(np.int64)
+        kind = "f" if a.dtype.kind == "f" else ("b" if a.dtype == np.bool_ else "i")
+        if kind == "b":  # eight mask bytes to an int64 word
+            n = a.size
+            bits = np.zeros(-(-n // 8) * 8, np.uint8)
+            bits[:n] = a.view(np.uint8)
+            bits = bits.view(np.int64)
+        else:
+            n = a.size
+            bits = a.astype(np.float64).view(np.int64) if kind == "f" else a.astype(np.int64)
         self.parts.append(bits)
-        self.offsets.append((self.size, bits.size, is_float))
+        self.offsets.append((self.size, n, kind))
         self.size += max(2, bits.size + (bits.size & 1))  # 16-byte aligned views
         return len(self.offsets) - 1
 
@@ -287,13 +296,16 @@ class _Plan:
         else:
             host = torch.empty(self.size, dtype=torch.int64)
         buf = host.numpy()
-        for (o, n, _), bits in zip(self.offsets, self.parts):
-            buf[o:o + n] = bits
+        for (o, _, _), bits in zip(self.offsets, self.parts):
+            buf[o:o + bits.size] = bits
         dev = host.to(device, non_blocking=True) if device.type == "cuda" else host
         views = []
-        for o, n, is_float in self.offsets:
+        for o, n, kind in self.offsets:
+            if kind == "b":
+                views.append(dev[o:o + max(-(-n // 8), 1)].view(torch.uint8))
+                continue
             v = dev[o:o + max(n, 1)]
-            views.append(v.view(torch.float64) if is_float else v)
+            views.append(v.view(torch.float64) if kind == "f" else v)
         return views
 
 

@@ -88,7 +88,7 @@ class ClassMix(Mixer):
         if seg.dtype.kind not in "ui":
             raise TypeError(f"the mask must hold integer class ids, got dtype {seg.dtype}")
         partner = sample_partner(batch_size, self.pairing, gen)
-        keep = np.ones((batch_size,) + sorted_sizes, dtype=np.float64)
+        keep = np.ones((batch_size,) + sorted_sizes, dtype=np.bool_)
         for i in range(batch_size):
             src = seg[partner[i]]
             classes = np.unique(src)
@@ -100,12 +100,12 @@ class ClassMix(Mixer):
         applied = sample_applied(batch_size, self.p, "sample", gen)
         lam = keep.reshape(batch_size, -1).mean(axis=1) if keep.size else np.ones(batch_size)
         partner, lam = finish_plan(partner, lam, applied)
-        keep[lam == 1.0] = 1.0
+        keep[lam == 1.0] = True
         lam = keep.reshape(batch_size, -1).mean(axis=1) if keep.size else lam
         # the plan's mask is laid out in the order of its axes
         inverse = np.argsort(order)
         keep = np.transpose(keep, (0,) + tuple(int(i) + 1 for i in inverse))
-        return MaskPlan(partner=partner, lam=lam, axes=axes, mask=keep)
+        return MaskPlan._trusted(partner=partner, lam=lam, axes=axes, mask=keep)  # fresh, bool
 
     def _repr_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"fraction": self.fraction, "axes": self.axes, "pairing": self.pairing}

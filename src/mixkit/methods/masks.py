@@ -33,10 +33,18 @@ def check_positive(value: Any, name: str) -> float:
 
 
 def mask_lam(mask: np.ndarray) -> np.ndarray:
-    """``lam[i] = mask[i].mean()`` for a mask ``(B, *sizes)``, computed exactly as NumPy's mean of each row
-    (one reduction over the rows of the contiguous ``(B, N)`` view: the same pairwise sum per row)."""
+    """``lam[i] = mask[i].mean()`` (float64) for a mask ``(B, *sizes)``, computed exactly as NumPy's mean
+    of each row (one reduction over the rows of the contiguous ``(B, N)`` view: the same pairwise sum
+    per row). A bool mask's mean is its count of True over ``N``: the same float64, without a float copy."""
+    mask = np.asarray(mask)
+    n = mask.shape[0]
+    if mask.dtype == np.bool_:
+        total = int(np.prod(mask.shape[1:], dtype=np.int64))
+        if total == 0:
+            return np.full(n, np.nan)
+        return np.count_nonzero(mask.reshape(n, total), axis=1) / np.float64(total)
     mask = np.ascontiguousarray(mask, dtype=np.float64)
-    return mask.reshape(mask.shape[0], -1).mean(axis=1)
+    return mask.reshape(n, -1).mean(axis=1)
 
 
 class _MaskMixer(Mixer):
@@ -60,7 +68,8 @@ class _MaskMixer(Mixer):
         self._options(alpha=alpha, axes=axes, lam_mode=lam_mode, pairing=pairing)
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Masks ``(n, *sizes)`` in [0, 1] (1 = own data), one per entry of ``lam0`` (target ``lam``)."""
+        """Masks ``(n, *sizes)`` (1 = own data), one per entry of ``lam0`` (target ``lam``): bool for a
+        binary mask, else float (clipped to [0, 1] by the caller)."""
         raise NotImplementedError
 
     def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
@@ -77,23 +86,27 @@ class _MaskMixer(Mixer):
         masks = None
         if batch_size and int(np.prod(sizes)) > 0:
             masks = self._masks(sizes, lam0[:n], gen)
-            np.clip(masks, 0.0, 1.0, out=masks)
+            if masks.dtype != np.bool_:
+                masks = np.clip(masks, 0.0, 1.0, out=masks if masks.dtype == np.float64 else None)
+                masks = masks.astype(np.float64, copy=False)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
         rows = np.arange(batch_size)
         keep = (~applied) | (partner == rows)
         partner = np.where(applied, partner, rows)
         if masks is None:
-            mask, lam = np.ones((batch_size,) + sizes), np.ones(batch_size)
+            mask, lam = np.ones((batch_size,) + sizes, np.bool_), np.ones(batch_size)
         elif shared:
             # one mask for the batch: written once per row, and its mean taken once (every row that
             # uses it has exactly that mean)
-            mask = np.where(keep.reshape((batch_size,) + (1,) * len(sizes)), 1.0, masks[0])
+            one = np.ones((), masks.dtype)
+            mask = np.where(keep.reshape((batch_size,) + (1,) * len(sizes)), one, masks[0])
             lam = np.where(keep, 1.0, mask_lam(masks[:1])[0])
         else:
-            mask = masks
-            mask[keep] = 1.0
+            mask = np.ascontiguousarray(masks)
+            mask[keep] = 1
             lam = mask_lam(mask)
-        return MaskPlan(partner=partner, lam=lam, axes=axes, mask=mask)
+        # the masks are fresh and bool or float64 in [0, 1]: the plan takes them without a copy or check
+        return MaskPlan._trusted(partner=partner, lam=lam, axes=axes, mask=mask)
 
     def _repr_fields(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "axes": self.axes, "lam_mode": self.lam_mode, "pairing": self.pairing}
@@ -146,7 +159,7 @@ def _rank_mask(grey: np.ndarray, lam0: np.ndarray, max_soft: float) -> np.ndarra
     keep = np.rint(lam0 * total).astype(np.int64)
     soft = np.floor(total * np.minimum(np.minimum(max_soft, lam0), 1.0 - lam0)).astype(np.int64)
     if not np.any(soft > 0) and not np.isnan(flat).any():
-        return _top_mask(flat, keep).astype(np.float64).reshape((n,) + shape)
+        return _top_mask(flat, keep).reshape((n,) + shape)
     lo, hi = (keep - soft)[:, None], (keep + soft)[:, None]
     rank = np.arange(total, dtype=np.int64)[None, :]
     # np.linspace(1.0, 0.0, num)[j] is j * (-1.0 / (num - 1)) + 1.0; here num = hi - lo + 2
@@ -298,7 +311,7 @@ class GridMix(_MaskMixer):
             shape = [n] + [1] * k
             shape[a + 1] = s
             flat = flat + (cell * c ** (k - 1 - a)).reshape(shape)
-        return own[flat].astype(np.float64)
+        return own[flat]
 
     def _repr_fields(self) -> dict[str, Any]:
         out = super()._repr_fields()
