@@ -10,7 +10,9 @@ call in the main process. The cases:
 - ``copy``: one ``memcpy`` of a batch-sized buffer, in the main process (a warm floor);
 - ``default_collate``: torch's collation without mixing (the baseline);
 - ``MixCollate(MixUp)``, ``MixCollate(CutMix)``, each with one lam per batch and one per sample;
+- ``MixCollate(MixUp, k=3)``: n-way MixUp, each sample blended with two partners (Dirichlet weights);
 - ``stack + apply_plan``: default collation, then the kernels mixing the stacked batch in place;
+- ``stack + blend_many``: default collation, then n-way MixUp (k=3) blending it into a new batch;
 - timm's ``FastCollateMixup`` (mixup only, cutmix only), when timm is importable.
 
 The machine this runs on is usually shared, so the cases are interleaved: every case has its own
@@ -129,12 +131,18 @@ def main() -> None:
     mixup_sample = MixCollate(mixkit.MixUp(1.0, lam_mode="sample", num_classes=c), seed=0)
     cutmix = MixCollate(mixkit.CutMix(1.0, num_classes=c), seed=0)
     cutmix_sample = MixCollate(mixkit.CutMix(1.0, lam_mode="sample", num_classes=c), seed=0)
+    mixup3 = MixCollate(mixkit.MixUp(1.0, k=3, num_classes=c), seed=0)
     t_mixup = mixkit.MixUp(1.0, num_classes=c)
+    t_mixup3 = mixkit.MixUp(1.0, k=3, num_classes=c)
     gen = np.random.default_rng(0)
 
     def stack_then_apply(batch: list) -> Any:
         x, y = default_collate(batch)
         return t_mixup(x, y, rng=gen, inplace=True)
+
+    def stack_then_blend_many(batch: list) -> Any:
+        x, y = default_collate(batch)
+        return t_mixup3(x, y, rng=gen)
 
     def copy(batch: list) -> Any:
         return np.copyto(dst, src)
@@ -147,6 +155,8 @@ def main() -> None:
         "MixCollate(CutMix)": (cutmix, tensors),
         "MixCollate(CutMix, lam per sample)": (cutmix_sample, tensors),
         "stack + apply_plan(MixUp)": (stack_then_apply, tensors),
+        "MixCollate(MixUp, k=3)": (mixup3, tensors),
+        "stack + blend_many(MixUp, k=3)": (stack_then_blend_many, tensors),
     }
     try:
         from timm.data.mixup import FastCollateMixup

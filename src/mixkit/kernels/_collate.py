@@ -267,6 +267,14 @@ def _blend_many_rows(out: Any, addr: Any, src: Any, wc: Any, copy: Any, lo: Any,
             for e in range(n):
                 o[e] = _store(w * _widen(s[e], w), lo, hi, out)
             continue
+        if first == 0 and last == 2 and wc[i, 1] != 0:  # three terms (k = 3): one pass, no accumulator
+            w1 = wc[i, 1]
+            w2 = wc[i, 2]
+            s1 = carray(_pointer(addr[src[i, 1]], out), n)
+            s2 = carray(_pointer(addr[src[i, 2]], out), n)
+            for e in range(n):
+                o[e] = _store((w * _widen(s[e], w) + w1 * _widen(s1[e], w)) + w2 * _widen(s2[e], w), lo, hi, out)
+            continue
         for e in range(n):
             acc[e] = w * _widen(s[e], w)
         for c in range(first + 1, last):
