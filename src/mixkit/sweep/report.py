@@ -169,7 +169,7 @@ def table_rows(
             (
                 _name_cell(r, selected),
                 str(r["n"]),
-                f"{r['val_rmse'][0]:.4g}",
+                f"{r['val_rmse'][0]:#.4g}",
                 _ci_g(r["test_rmse"]),
                 _diff_g(r, "test_rmse"),
                 _p_cell(r.get("diff_test_rmse")),
@@ -219,8 +219,8 @@ def table_rows(
 
 
 def _g(v: float, sign: bool = False) -> str:
-    """A value in the targets' units: 4 significant digits, whatever their scale."""
-    return f"{v:+.4g}" if sign else f"{v:.4g}"
+    """A value in the targets' units: 4 significant digits (trailing zeros kept), whatever their scale."""
+    return f"{v:+#.4g}" if sign else f"{v:#.4g}"
 
 
 def _ci_g(v: tuple[float, float, float]) -> str:

@@ -165,13 +165,13 @@ def _fmt(value: float, higher: bool, units: bool = False) -> str:
     units, whatever their scale) to 4 significant digits."""
     if higher:
         return f"{100 * value:.2f}%"
-    return f"{value:.4g}" if units else f"{value:.3f}"
+    return f"{value:#.4g}" if units else f"{value:.3f}"
 
 
 def _fmt_diff(value: float, higher: bool, units: bool = False) -> str:
     if higher:
         return f"{100 * value:+.2f}"
-    return f"{value:+.4g}" if units else f"{value:+.3f}"
+    return f"{value:+#.4g}" if units else f"{value:+.3f}"
 
 
 def verdict(rows: list[dict[str, Any]], on: str = "accuracy") -> str:
