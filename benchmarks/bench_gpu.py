@@ -8,12 +8,14 @@ One table. Each row: a kernel (blend, paste, mask_mix) called through the public
 (``mixkit.kernels``) three ways (a new output, into an ``out=`` buffer, in place), with one ``lam``
 / box / mask for the whole batch or one per sample, in float32, bfloat16 and uint8, on
 (128, 3, 224, 224) and (512, 3, 32, 32); partners are random pairs (an involution), and the
-``in place, roll`` rows take ``roll(1)`` (one long cycle: the walk route).
+``in place, roll`` rows take ``roll(1)`` (one long cycle: the walk route). ``mask_mix (bool)`` rows
+take binary masks as bool (what FMix, GridMix and ClassMix plans hold); ``blend_many k=3`` rows are
+n-way MixUp's kernel (the sample and two partners, Dirichlet weights), new output and ``out=``.
 
 - time: CUDA events around ``--reps`` back-to-back calls after a warm-up (host work included when
   it is the bottleneck);
 - bytes, as in the backend contract: out of place 2 reads + 1 write per row (x[i], x[partner[i]],
-  out[i]); in place 2 reads + 2 writes per pair, i.e. one read and one write per row. paste counts
+  out[i]; ``blend_many``: k reads + 1 write); in place 2 reads + 2 writes per pair, i.e. one read and one write per row. paste counts
   whole rows too: in place it moves only the boxes, so its fraction can pass 1;
 - frac: (bytes / time) / the bandwidth of ``dst.copy_(src)`` on the same batch (2 x its bytes);
 - launches: kernel launches per call (``cudaLaunchKernel``/``cuLaunchKernel*`` in torch.profiler);
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 
 import mixkit.kernels as K
-from mixkit.kernels import _cuda
+from mixkit.kernels import _cuda, _nway_cuda
 
 KERNELS = ("blend", "paste", "mask_mix")
 MODES = ("new", "out", "in place")
@@ -116,12 +118,12 @@ def counts(f: Callable[[], Any], device: torch.device, calls: int = 1 if DRY els
         launches, syncs = _profiled(f, calls, device)
         return launches / calls, max(0, syncs - base) / calls
     # the interpreter launches nothing on a device: count the Triton kernels' launches instead
-    kernels = [Counted(_cuda._mix_kernel), Counted(_cuda._labels_kernel)]
-    _cuda._mix_kernel, _cuda._labels_kernel = kernels
+    kernels = [Counted(_cuda._mix_kernel), Counted(_cuda._labels_kernel), Counted(_nway_cuda._nway_kernel)]
+    _cuda._mix_kernel, _cuda._labels_kernel, _nway_cuda._nway_kernel = kernels
     try:
         _, syncs = _profiled(f, calls, device)
     finally:
-        _cuda._mix_kernel, _cuda._labels_kernel = (k.kernel for k in kernels)
+        _cuda._mix_kernel, _cuda._labels_kernel, _nway_cuda._nway_kernel = (k.kernel for k in kernels)
     return sum(k.n for k in kernels) / calls, max(0, syncs - base) / calls
 
 
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.dry_run:
         device, shapes, reps = torch.device("cpu"), DRY_SHAPES, 1
-        K._fused_backend = lambda x, kernel="": _cuda  # CPU tensors through the Triton backend (interpreted)
+        # CPU tensors through the Triton backends (interpreted)
+        K._fused_backend = lambda x, kernel="": _nway_cuda if kernel == "blend_many" else _cuda
     else:
         if not torch.cuda.is_available():
             print("no CUDA device: run with --dry-run", file=sys.stderr)
@@ -249,6 +252,28 @@ def main(argv: list[str] | None = None) -> int:
                 launches, syncs = counts(f, device)
                 line(kernel, mode, kind, dt, shape, t, row_bytes(mode.split(",")[0], nbytes), copy_bw,
                      launches, syncs)
+            for mode in MODES:
+                for kind in KINDS:
+                    mask, axes = plan("mask_mix", kind, shape, rng)
+                    f = call("mask_mix", mode, x, out, pairs(shape[0], rng), (mask > 0.5, axes))
+                    t = seconds(f, reps, device)
+                    line("mask_mix (bool)", mode, kind, dt, shape, t, row_bytes(mode, nbytes), copy_bw,
+                         *counts(f, device))
+            k = 3
+            for mode in ("new", "out"):
+                for kind in KINDS:
+                    sources = np.stack([np.arange(shape[0])] + [rng.permutation(shape[0]) for _ in range(k - 1)], 1)
+                    w = rng.dirichlet(np.ones(k), size=1 if kind == "per-batch" else shape[0])
+                    w = np.broadcast_to(w, (shape[0], k)).copy()
+                    if mode == "new":
+                        def f(x=x, sources=sources, w=w):
+                            return K.blend_many(x, sources, w)
+                    else:
+                        def f(x=x, sources=sources, w=w, out=out):
+                            return K.blend_many(x, sources, w, out=out)
+                    t = seconds(f, reps, device)
+                    line(f"blend_many k={k}", mode, kind, dt, shape, t, (k + 1) * nbytes, copy_bw,
+                         *counts(f, device))
             if dt == "fp32":
                 y = torch.randint(0, NUM_CLASSES, (shape[0],), device=device)
                 lam = rng.uniform(size=shape[0])

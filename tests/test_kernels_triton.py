@@ -608,4 +608,7 @@ def test_bench_gpu_dry_run():
     # every kernel x mode x lam kind x dtype, the walk route (roll) and the label kernel
     assert len(kernels) == 3 * 3 * 2 * 3 + 2, sorted(kernels)
     assert any(r[0] == "mix_labels" for r in rows)
+    # bool masks and the n-way blend: every mode x lam kind x dtype (n-way: new and out=)
+    assert len({(r[1], r[2], r[3]) for r in rows if r[0] == "mask_mix (bool)"}) == 3 * 2 * 3
+    assert len({(r[1], r[2], r[3]) for r in rows if r[0] == "blend_many k=3"}) == 2 * 2 * 3
     assert all(r[8] == "1" and r[9] == "0" for r in rows), rows  # launches, syncs per call
