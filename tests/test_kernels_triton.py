@@ -612,3 +612,37 @@ def test_bench_gpu_dry_run():
     assert len({(r[1], r[2], r[3]) for r in rows if r[0] == "mask_mix (bool)"}) == 3 * 2 * 3
     assert len({(r[1], r[2], r[3]) for r in rows if r[0] == "blend_many k=3"}) == 2 * 2 * 3
     assert all(r[8] == "1" and r[9] == "0" for r in rows), rows  # launches, syncs per call
+
+
+@needs_fresh
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_blend_many_matches_the_reference(device, dtype):
+    """n-way MixUp's kernel (``_nway_cuda``): copy rows, zero and unit weights, in place and into
+    ``out``; bit for bit under the interpreter, on a GPU within a few roundings (the k-term sum may
+    be contracted differently; integers within 1 after rounding)."""
+    from mixkit.kernels import _nway_cuda
+
+    rng = np.random.default_rng(11)
+    b, k = 7, 4
+    x = torch.from_numpy(rng.random((b, 3, 45)) * 100).to(dtype).to(device)
+    sources = np.c_[np.arange(b), rng.integers(0, b, (b, k - 1))]
+    weights = rng.dirichlet(np.ones(k), b)
+    weights[2] = [0.0, 1.0, 0.0, 0.0]
+    weights[3] = [0.5, 0.0, 0.5, 0.0]
+    copy = np.zeros(b, bool)
+    copy[4] = True
+    weights[4] = [1.0, 0.0, 0.0, 0.0]
+    ref = _reference.blend_many(x.cpu(), sources, weights, copy)
+    out = torch.empty_like(x)
+    assert _nway_cuda.blend_many(x, out, sources, weights, copy)
+    y = x.clone()
+    assert _nway_cuda.blend_many(y, y, sources, weights, copy)
+    for got in (out, y):
+        got = got.cpu()
+        if device.type != "cuda":
+            assert torch.equal(got, ref)
+        elif dtype.is_floating_point:
+            torch.testing.assert_close(got, ref, rtol=4 * torch.finfo(dtype).eps, atol=0)
+        else:
+            torch.testing.assert_close(got, ref, rtol=0, atol=1)
+    assert torch.equal(out.cpu()[4], x.cpu()[4])  # a copy row is the sample itself
