@@ -276,27 +276,13 @@ def check_probabilities(p: Any, n: int, num_classes: int, what: str) -> np.ndarr
     """``p`` as float64 class probabilities ``(n, num_classes)`` (rows >= 0 summing to 1, within
     :data:`SUM_TOL`; renormalised), or :class:`TrialError` saying what is wrong with it.
     Torch tensors (any device), TensorFlow and JAX arrays are read as NumPy."""
-    if hasattr(p, "detach") and hasattr(p, "cpu"):  # a torch tensor, perhaps on a GPU
-        p = p.detach().cpu()
-    try:
-        arr = np.asarray(p, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TrialError(
-            f"{what} returned a {type(p).__name__}, not an array of class probabilities "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
+    arr = _as_array(p, what, "class probabilities")
     if arr.shape != (n, num_classes):
         raise TrialError(
             f"{what} returned shape {arr.shape}; expected class probabilities of shape "
             f"({n}, {num_classes}), i.e. (len(X), num_classes)"
         )
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        rows = np.flatnonzero(~finite)
-        raise TrialError(
-            f"{what} returned NaN or infinite values in {len(rows)} of {n} rows (first: row "
-            f"{rows[0]}: {arr[rows[0]][:6].tolist()})"
-        )
+    _check_finite(arr, n, what)
     if (arr < -NEG_TOL).any():
         r = int(np.argmin(arr.min(axis=1)))
         raise TrialError(
@@ -317,6 +303,7 @@ def check_probabilities(p: Any, n: int, num_classes: int, what: str) -> np.ndarr
 
 
 def _as_array(p: Any, what: str, expected: str) -> np.ndarray:
+    """``p`` as a float64 array; torch tensors (any device), TensorFlow and JAX arrays read as NumPy."""
     if hasattr(p, "detach") and hasattr(p, "cpu"):  # a torch tensor, perhaps on a GPU
         p = p.detach().cpu()
     try:
@@ -329,7 +316,7 @@ def _as_array(p: Any, what: str, expected: str) -> np.ndarray:
 
 
 def _check_finite(arr: np.ndarray, n: int, what: str) -> None:
-    finite = np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+    finite = np.isfinite(arr).all(axis=tuple(range(1, arr.ndim)))  # per row; empty batches too
     if not finite.all():
         rows = np.flatnonzero(~finite)
         raise TrialError(
