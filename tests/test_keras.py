@@ -11,6 +11,8 @@ Skipped where keras is not installed (the default test environment).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,8 @@ from mixkit.keras import CutMix, MixUp
 
 BACKEND = keras.backend.backend()
 C = 5
+MixUp3 = functools.partial(MixUp, k=3)  # n-way MixUp: each sample and two partners
+LAYERS = pytest.mark.parametrize("Layer", [MixUp, CutMix, MixUp3], ids=["MixUp", "CutMix", "MixUp-k3"])
 
 
 def batch(b=8, shape=(6, 6, 3), dtype="float32", seed=0):
@@ -201,7 +205,7 @@ def test_bad_arguments():
         CutMix(seed=0)(np.zeros((2, 3), "float32"), np.eye(2, dtype="float32"))
 
 
-@pytest.mark.parametrize("Layer", [MixUp, CutMix])
+@LAYERS
 def test_step_seeds_depend_on_seed_and_step_only(Layer):
     x, y = batch(b=8)
     layer = Layer(1.0, lam_mode="sample", seed=5)
@@ -224,7 +228,7 @@ def test_step_seeds_depend_on_seed_and_step_only(Layer):
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.data pipelines need the TensorFlow backend")
-@pytest.mark.parametrize("Layer", [MixUp, CutMix])
+@LAYERS
 def test_a_parallel_tf_data_map_with_step_gives_the_same_batches_every_run(Layer):
     import tensorflow as tf
 
@@ -311,3 +315,164 @@ def test_continuous_targets_bad_inputs():
         MixUp(seed=0, targets="continuous")(x, np.zeros((4, 1, 1), "float32"))
     with pytest.raises(ValueError, match="x has batch size 4 but the targets have 3 rows"):
         MixUp(seed=0, targets="continuous")(x, np.zeros(3, "float32"))
+
+
+# ---- n-way MixUp (k >= 3) --------------------------------------------------------------------
+
+
+def nway_plan(layer, b, step):
+    """The partners ``(B, k - 1)`` and weights ``(B, k)`` of ``layer(x, y, step=step)``, drawn in the
+    order the call draws them (the permutations, then the weights) from the same step seeds."""
+    seeds = layer._seeds(step)
+    partner = numpy(layer._partner(b, seeds))
+    return partner, numpy(layer._weights(b, seeds))
+
+
+def dense_weights(partner, weights):
+    """Row i: the total weight of sample j in output i (a partner may be the sample or repeat)."""
+    b, k = weights.shape
+    sources = np.concatenate([np.arange(b)[:, None], partner], axis=1)
+    out = np.zeros((b, b))
+    np.add.at(out, (np.repeat(np.arange(b), k), sources.ravel()), weights.ravel())
+    return out
+
+
+@pytest.mark.parametrize("lam_mode", ["batch", "sample"])
+def test_k2_is_the_two_way_layer(lam_mode):
+    x, y = batch()
+    for step in (None, 3):
+        default, two = MixUp(0.7, lam_mode=lam_mode, seed=4), MixUp(0.7, lam_mode=lam_mode, seed=4, k=2)
+        for _ in range(2):  # the generator advances alike
+            for u, v in zip(default(x, y, step=step), two(x, y, step=step)):
+                np.testing.assert_array_equal(numpy(u), numpy(v))
+    assert two.get_config()["k"] == 2 == MixUp().k
+
+
+@pytest.mark.parametrize("lam_mode", ["batch", "sample"])
+@pytest.mark.parametrize("k", [3, 5])
+def test_nway_outputs_are_the_weights_applied_to_the_sample_and_its_partners(k, lam_mode):
+    b = 8
+    x, _ = batch(b=b)
+    layer = MixUp(0.5, k=k, lam_mode=lam_mode, seed=2)
+    partner, w = nway_plan(layer, b, step=7)
+    assert partner.shape == (b, k - 1) and w.shape == (b, k)
+    for j in range(k - 1):  # each column an independent permutation of the batch
+        np.testing.assert_array_equal(np.sort(partner[:, j]), np.arange(b))
+    assert all(not np.array_equal(partner[:, 0], partner[:, j]) for j in range(1, k - 1))
+    assert w.min() >= 0
+    np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-6)
+    if lam_mode == "batch":
+        np.testing.assert_array_equal(w, np.broadcast_to(w[0], w.shape))
+    else:
+        assert len(np.unique(w[:, 0])) == b
+    xm, ym = layer(x, np.eye(b, dtype="float32"), step=7)  # own class per sample: labels name the sources
+    want = w[:, 0, None, None, None] * x
+    for j in range(1, k):
+        want = want + w[:, j, None, None, None] * x[partner[:, j - 1]]
+    np.testing.assert_allclose(numpy(xm), want, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(numpy(ym), dense_weights(partner, w), rtol=1e-5, atol=1e-6)
+    xi, _ = layer(x.astype("uint8"), np.eye(b, dtype="float32"), step=7)  # integers: rounded blend
+    assert keras.backend.standardize_dtype(xi.dtype) == "uint8"
+    np.testing.assert_array_equal(numpy(xi), np.round(want.astype("float32")).astype("uint8"))
+
+
+@pytest.mark.parametrize("kind", ["one-hot", "probabilities", "indices", "continuous", "continuous-2d"])
+def test_nway_labels_are_the_same_mixture_of_label_rows(kind):
+    b = 8
+    x, onehot = batch(b=b)
+    rng = np.random.default_rng(1)
+    options = {"continuous": {"targets": "continuous"}, "continuous-2d": {"targets": "continuous"},
+               "indices": {"num_classes": C}}.get(kind, {})
+    y = {"one-hot": onehot, "probabilities": rng.dirichlet(np.ones(C), b).astype("float32"),
+         "indices": np.arange(b) % C, "continuous": rng.normal(size=b).astype("float32"),
+         "continuous-2d": rng.normal(size=(b, 3)).astype("float32")}[kind]
+    layer = MixUp(0.5, k=4, lam_mode="sample", seed=3, **options)
+    partner, w = nway_plan(layer, b, step=2)
+    _, ym = layer(x, y, step=2)
+    rows = onehot if kind == "indices" else y
+    want = dense_weights(partner, w) @ (rows if rows.ndim == 2 else rows[:, None])
+    assert numpy(ym).shape == (want.shape if rows.ndim == 2 else (b,))
+    np.testing.assert_allclose(numpy(ym).reshape(want.shape), want, rtol=1e-5, atol=1e-5)
+    if not kind.startswith("continuous"):
+        np.testing.assert_allclose(numpy(ym).sum(1), 1.0, rtol=1e-5)
+        assert numpy(ym).min() >= 0
+
+
+@pytest.mark.parametrize(("alpha", "k"), [(0.5, 3), (2.0, 5)])
+def test_nway_weights_are_dirichlet(alpha, k):
+    stats = pytest.importorskip("scipy.stats")
+    n = 4000
+    w = nway_plan(MixUp(alpha, k=k, lam_mode="sample", seed=0), n, step=1)[1].astype("float64")
+    for j in (0, k - 1):  # each weight of Dirichlet(alpha, ..., alpha) is Beta(alpha, (k - 1) alpha)
+        assert stats.kstest(w[:, j], stats.beta(alpha, (k - 1) * alpha).cdf).pvalue > 1e-3
+    # the control: the two-way Beta(alpha, alpha) is told apart from these draws
+    assert stats.kstest(w[:, 0], stats.beta(alpha, alpha).cdf).pvalue < 1e-6
+    # the weights of a sample are not independent Betas: they sum to 1 (corr = -1 / (k - 1))
+    assert np.corrcoef(w[:, 0], w[:, 1])[0, 1] == pytest.approx(-1.0 / (k - 1), abs=0.05)
+
+
+def test_nway_a_tiny_alpha_gives_finite_weights():
+    # gammas of a tiny alpha underflow to 0 in float32; a row of zeros keeps the sample itself
+    b = 200
+    layer = MixUp(1e-3, k=3, lam_mode="sample", seed=0)
+    w = nway_plan(layer, b, step=1)[1]
+    assert np.all(np.isfinite(w)) and w.min() >= 0
+    np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-6)
+    x = np.random.default_rng(0).random((b, 4)).astype("float32")
+    xm, ym = layer(x, np.eye(b, dtype="float32"), step=1)
+    assert np.all(np.isfinite(numpy(xm))) and np.all(np.isfinite(numpy(ym)))
+    np.testing.assert_allclose(numpy(ym).sum(1), 1.0, rtol=1e-5)
+
+
+def test_nway_at_most_64_draws_a_call_so_steps_never_share_seeds():
+    layer = MixUp(1.0, k=64, seed=0)
+    seeds = layer._seeds(5)
+    layer._partner(8, seeds)
+    layer._weights(8, seeds)
+    assert seeds._draws == 64
+    x, y = batch(b=8)
+    xm, ym = layer(x, y, step=5)
+    np.testing.assert_allclose(numpy(ym).sum(1), 1.0, rtol=1e-5)
+    assert numpy(xm).shape == x.shape
+
+
+def test_nway_get_config_round_trip_and_inside_a_functional_model():
+    layer = MixUp(0.3, k=4, lam_mode="sample", seed=2, num_classes=C)
+    clone = MixUp.from_config(layer.get_config())
+    assert (clone.alpha, clone.k, clone.lam_mode, clone.seed, clone.num_classes) == (0.3, 4, "sample", 2, C)
+    x, _ = batch(b=6)
+    idx = np.arange(6) % C
+    for u, v in zip(layer(x, idx, step=1), clone(x, idx, step=1)):
+        np.testing.assert_array_equal(numpy(u), numpy(v))
+    images, labels = keras.Input((6, 6, 3)), keras.Input((C,))
+    mixed, targets = MixUp(0.4, k=3, seed=0)(images, labels)
+    model = keras.Model([images, labels], [mixed, targets])
+    onehot = np.eye(C, dtype="float32")[idx]
+    out = model([x, onehot], training=True)
+    assert numpy(out[0]).shape == x.shape and numpy(out[1]).shape == (6, C)
+    np.testing.assert_allclose(numpy(out[1]).sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(numpy(model([x, onehot], training=False)[1]), onehot)
+
+
+def test_bad_k():
+    with pytest.raises(ValueError, match=r"k must lie in \[2, 64\] \(the sample and k - 1 partners\), got 1; k=2 is MixUp"):
+        MixUp(k=1)
+    with pytest.raises(ValueError, match=r"k must lie in \[2, 64\] .* got 65"):
+        MixUp(k=65)
+    with pytest.raises(TypeError, match=r"k must be an int \(the number of samples mixed into each output, 2 for MixUp\), got 2.5"):
+        MixUp(k=2.5)
+    with pytest.raises(TypeError, match="k must be an int .* got True"):
+        MixUp(k=True)
+    with pytest.raises(TypeError, match=r"CutMix pastes one partner's box .* takes no k \(got k=3\); .* mixkit.keras.MixUp\(alpha, k=...\)"):
+        CutMix(k=3)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.jit needs the JAX backend")
+def test_nway_layer_under_jax_jit_with_step():
+    jax = pytest.importorskip("jax")
+    x, y = batch(b=8)
+    layer = MixUp(0.5, k=3, lam_mode="sample", seed=1)
+    eager = [numpy(t) for t in layer(x, y, step=4)]
+    jitted = jax.jit(lambda a, b, s: layer(a, b, step=s))(x, y, 4)
+    for u, v in zip(eager, jitted):
+        np.testing.assert_allclose(np.asarray(v), u, rtol=1e-5, atol=1e-4)

@@ -10,7 +10,9 @@ Call: ``x_mixed, y_mixed = layer(x, y, training=True, step=None)``; ``x`` is a b
 probability rows ``(B, C)`` (or class indices ``(B,)`` when ``num_classes`` is given; or, with
 ``targets="continuous"``, regression targets ``(B,)`` or ``(B, D)`` mixed in the same proportions). Convention:
 ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``, the same for the labels; ``lam`` is the
-weight of the sample's own data. ``training=False`` returns the inputs unchanged.
+weight of the sample's own data. ``MixUp(alpha, k=K)`` with ``K >= 3`` mixes each sample with ``K - 1``
+partners: ``out[i] = weights[i, 0] * x[i] + sum_j weights[i, j] * x[partner[i, j - 1]]``, weights
+``~ Dirichlet(alpha, ..., alpha)``, own weight first. ``training=False`` returns the inputs unchanged.
 
 Reproducible parallel pipelines: the seed generator is a state that every call advances, so calls
 that run at the same time (a ``tf.data`` map with ``num_parallel_calls`` > 1 or ``AUTOTUNE``) take
@@ -41,6 +43,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 
 from ._validate import check_alpha, check_choice
 from .labels import TARGET_KINDS
+from .methods.mixup import check_k
 
 __all__ = ["CutMix", "MixUp"]
 
@@ -92,6 +95,7 @@ class _Mix(keras.layers.Layer):
 
     # -- the call protocol ----------------------------------------------------------------------
     def call(self, x: Any, y: Any = None, training: bool | None = True, step: Any = None) -> Any:
+        """``(x_mixed, y_mixed)`` (``x_mixed`` alone when ``y`` is None); see the module notes."""
         if len(x.shape) < 2:
             raise ValueError(f"x must be a batch (B, ...) of at least 2 dimensions; got shape {tuple(x.shape)}")
         if y is not None:
@@ -104,6 +108,8 @@ class _Mix(keras.layers.Layer):
         x_out, lam = self._mix_inputs(x, partner, b, seeds)
         if y is None:
             return x_out
+        if len(lam.shape) == 2:  # n-way: weights (B, k), partners (B, k - 1)
+            return x_out, _blend_many(y, partner, lam)
         lam_y = ops.cast(ops.reshape(lam, (-1,) + (1,) * (len(y.shape) - 1)), y.dtype)
         y_out = lam_y * y + (1.0 - lam_y) * ops.take(y, partner, axis=0)
         return x_out, y_out
@@ -177,8 +183,10 @@ class _Mix(keras.layers.Layer):
 class _StepSeeds(keras.random.SeedGenerator):
     """Stateless seeds for one call at ``step``: its ``k``-th draw gets ``(base, 64 * (step mod 2**25) + k)``.
 
-    Nothing is stored between calls (no variable, unlike the parent class), so calls running in
-    parallel cannot race for it; ``keras.random`` takes it wherever it takes a seed generator.
+    A call makes at most 64 draws (n-way MixUp with ``k=64``: 63 permutations and one of the
+    weights), so the draws of two steps never share a seed. Nothing is stored between calls (no
+    variable, unlike the parent class), so calls running in parallel cannot race for it;
+    ``keras.random`` takes it wherever it takes a seed generator.
     """
 
     def __init__(self, base: int, step: Any, dtype: str) -> None:  # no state variable: see above
@@ -237,6 +245,20 @@ def _check_probabilities(y: Any) -> None:
         )
 
 
+def _blend_many(x: Any, partner: Any, weights: Any) -> Any:
+    """``weights[:, 0] * x + sum_j weights[:, j] * x[partner[:, j - 1]]`` for ``x`` ``(B, ...)``, int
+    ``partner`` ``(B, k - 1)`` and ``weights`` ``(B, k)``; integer batches blended in float32 and rounded."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    work = dtype if "float" in dtype else "float32"
+    xs = x if work == dtype else ops.cast(x, work)
+    w = ops.cast(weights, work)
+    shape = (-1,) + (1,) * (len(x.shape) - 1)
+    out = ops.reshape(w[:, 0], shape) * xs
+    for j in range(1, int(weights.shape[1])):
+        out = out + ops.reshape(w[:, j], shape) * ops.take(xs, partner[:, j - 1], axis=0)
+    return out if work == dtype else ops.cast(ops.round(out), dtype)
+
+
 def _blend(x: Any, other: Any, weight: Any) -> Any:
     """``weight * x + (1 - weight) * other``; integer batches blended in float32 and rounded."""
     dtype = keras.backend.standardize_dtype(x.dtype)
@@ -252,8 +274,13 @@ class MixUp(_Mix):
     """MixUp as a Keras layer: ``out[i] = lam[i] * x[i] + (1 - lam[i]) * x[partner[i]]``.
 
     Args:
-        alpha: ``lam ~ Beta(alpha, alpha)``.
-        lam_mode: ``"batch"`` (one ``lam`` per call) or ``"sample"`` (one per sample).
+        alpha: ``lam ~ Beta(alpha, alpha)``; with ``k >= 3``, weights ``~ Dirichlet(alpha, ..., alpha)``.
+        k: samples mixed into each output, an int in ``[2, 64]`` (default 2: MixUp itself). ``k >= 3`` is
+            n-way MixUp, as ``mixkit.MixUp(alpha, k=k)``: ``k - 1`` partners per sample (column ``j`` of
+            ``partner`` ``(B, k - 1)`` an independent permutation of the batch) and weights ``(B, k)``,
+            own weight first, ``Dirichlet(alpha, ..., alpha)`` (normalised gamma draws); the labels are
+            mixed with the same weights.
+        lam_mode: ``"batch"`` (one ``lam``, or one weight vector, per call) or ``"sample"`` (one per sample).
         num_classes: lets ``y`` be class indices ``(B,)`` (made one-hot); else ``y`` is ``(B, C)``.
         targets: ``"classes"`` (default) or ``"continuous"``: regression targets ``(B,)`` or ``(B, D)``,
             mixed as ``lam * y + (1 - lam) * y[partner]`` (CutMix: ``lam`` the kept fraction).
@@ -261,7 +288,36 @@ class MixUp(_Mix):
             ``call(..., step=)`` (see the module notes: reproducible under a parallel ``tf.data`` map).
     """
 
+    def __init__(self, alpha: float = 1.0, *, k: int = 2, **kwargs: Any) -> None:
+        self.k = check_k(k)
+        super().__init__(alpha, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["k"] = self.k
+        return config
+
+    def _partner(self, b: Any, seeds: Any) -> Any:
+        """``(B,)`` for ``k=2``; ``(B, k - 1)`` for ``k >= 3``: ``k - 1`` draws, one permutation each."""
+        if self.k == 2:
+            return super()._partner(b, seeds)
+        return ops.stack([_Mix._partner(self, b, seeds) for _ in range(self.k - 1)], axis=1)
+
+    def _weights(self, b: Any, seeds: Any) -> Any:
+        """``Dirichlet(alpha, ..., alpha)`` weights, float32 ``(B, k)``, own weight first: one draw of
+        ``k`` gammas per batch or per sample, normalised (all gammas 0, as a tiny alpha can give in
+        float32: ``(1, 0, ..., 0)``, the sample itself)."""
+        n = 1 if self.lam_mode == "batch" else b
+        g = keras.random.gamma((n, self.k), self.alpha, dtype="float32", seed=seeds)
+        total = ops.sum(g, axis=1, keepdims=True)
+        own = ops.cast(ops.equal(ops.arange(self.k, dtype="int32"), 0), "float32")[None, :]
+        w = ops.where(total > 0, g / ops.where(total > 0, total, 1.0), own)
+        return ops.broadcast_to(w, (b, self.k)) if self.lam_mode == "batch" else w
+
     def _mix_inputs(self, x: Any, partner: Any, b: Any, seeds: Any) -> tuple[Any, Any]:
+        if self.k > 2:
+            weights = self._weights(b, seeds)
+            return _blend_many(x, partner, weights), weights
         lam = self._lam(b, seeds)
         w = ops.reshape(lam, (-1,) + (1,) * (len(x.shape) - 1))
         return _blend(x, ops.take(x, partner, axis=0), w), lam
@@ -277,6 +333,11 @@ class CutMix(_Mix):
     """
 
     def __init__(self, alpha: float = 1.0, *, data_format: str | None = None, **kwargs: Any) -> None:
+        if "k" in kwargs:
+            raise TypeError(
+                f"CutMix pastes one partner's box into each sample and takes no k (got k={kwargs['k']!r}); "
+                "for n-way mixing use mixkit.keras.MixUp(alpha, k=...)"
+            )
         super().__init__(alpha, **kwargs)
         fmt = keras.config.image_data_format() if data_format is None else data_format
         self.data_format = check_choice("data_format", fmt, ("channels_last", "channels_first"))
