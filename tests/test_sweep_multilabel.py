@@ -195,3 +195,34 @@ def test_cli_multilabel_csv(tmp_path):
     assert all(0 <= t["test_map"] <= 1 and 0 <= t["test_micro_f1"] <= 1 for t in trials)
     text = (tmp_path / "o" / "report.md").read_text()
     assert "multi-label, 3 labels: red, green, blue" in text and "validation micro-F1" in text
+
+
+def test_bundled_yeast_is_read_from_the_river_wheel_and_sweeps(tmp_path):
+    pytest.importorskip("river", reason="the Yeast file ships inside river's wheel")
+    got = read_data("yeast", task="multilabel")
+    assert got.X.shape == (2417, 103) and got.X.dtype == np.float32 and got.kind == "tabular"
+    assert got.y.shape == (2417, 14) and set(np.unique(got.y)) == {0.0, 1.0}
+    assert got.columns == tuple(f"Class{j}" for j in range(1, 15)) and got.bundled
+    # MULAN's Yeast: 4.24 labels per gene on average, every label both on and off
+    assert got.y.sum(1).mean() == pytest.approx(4.237, abs=1e-3)
+    assert (0 < got.y.sum(0)).all() and (got.y.sum(0) < len(got.y)).all()
+    with pytest.raises(SweepError, match="'yeast' is a multilabel set: use --task multilabel"):
+        read_data("yeast")
+    res = mixkit.sweep(
+        "yeast", task="multilabel", methods="none,mixup", out=tmp_path / "y", model="mlp",
+        **{**QUICK, "seeds": 1},
+    )  # fmt: skip
+    assert not res.failed and res.dataset == "yeast" and len(res.trials) == 2
+    assert all(0 < t["test_map"] <= 1 for t in res.trials)
+
+
+def test_bundled_yeast_without_river_names_the_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "river" else real(name, *a)
+    )
+    with pytest.raises(SweepError, match=r"ships inside river's wheel \(river is not installed\).*"
+                       r"pip install 'mixkit\[sweep\]'"):  # fmt: skip
+        read_data("yeast", task="multilabel")

@@ -47,9 +47,11 @@ BUNDLED = {
     "progression after one year",
     "tecator": "Tecator (regression, bundled with sktime): 215 near-infrared spectra of meat, "
     "length 100; target: fat content (%)",
+    "yeast": "Yeast (multi-label, MULAN's version, shipped inside river's wheel): 2,417 genes, 103 "
+    "expression and phylogenetic features, 14 functional classes",
 }
 # the bundled sets that are not classification sets
-BUNDLED_TASKS = {"diabetes": REGRESSION, "tecator": REGRESSION}
+BUNDLED_TASKS = {"diabetes": REGRESSION, "tecator": REGRESSION, "yeast": MULTILABEL}
 _SKTIME_LOADERS = {
     "gunpoint": "load_gunpoint",
     "italypowerdemand": "load_italy_power_demand",
@@ -368,6 +370,9 @@ def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str, tuple[str, ...
 
         d = load_diabetes()  # read from the files scikit-learn ships; nothing is downloaded
         return d.data.astype(np.float32), d.target.astype(np.float64), "tabular", ("progression",)
+    if key == "yeast":
+        X, y = _yeast()
+        return X, y, "tabular", tuple(f"Class{j}" for j in range(1, y.shape[1] + 1))
     try:
         import sktime.datasets as skd
     except ImportError:
@@ -397,6 +402,34 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
     d = load_digits()
     return (d.images[:, None] / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def _yeast() -> tuple[np.ndarray, np.ndarray]:
+    """The Yeast multi-label set as ``X`` float32 ``(2417, 103)`` and ``y`` multi-hot ``(2417, 14)``,
+    read from the CSV that river's wheel ships (river itself is not imported)."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("river")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        path = Path(root) / "datasets" / "yeast.csv.gz"
+        if path.exists():
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                header = fh.readline().strip().split(",")
+                data = np.loadtxt(fh, delimiter=",", dtype=np.float64)
+            n_feat = sum(h.startswith("Att") for h in header)
+            if data.shape != (2417, 117) or n_feat != 103:
+                raise SweepError(
+                    f"{path}: expected the Yeast table of 2417 rows x (103 features + 14 labels), "
+                    f"got {data.shape} with {n_feat} feature columns"
+                )
+            return data[:, :n_feat].astype(np.float32), data[:, n_feat:]
+    where = "river is not installed" if spec is None else "this river has no datasets/yeast.csv.gz"
+    raise SweepError(
+        f"the bundled set 'yeast' is the file that ships inside river's wheel ({where}): "
+        "pip install 'mixkit[sweep]' (or pip install --no-deps 'river>=0.26')"
+    )
 
 
 def _load_npz(path: Path, task: str = CLASSIFICATION) -> tuple[np.ndarray, np.ndarray]:

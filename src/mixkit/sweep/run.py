@@ -326,7 +326,7 @@ def sweep(
             f"training: {train_name if not builtin else model_name}; store: {store.display_url}"
         )
         if builtin:
-            console.print(batch_note(cfg.batch_size, len(ds.y_train)))
+            console.print(f"{model_name} training: {batch_note(cfg.batch_size, len(ds.y_train))}")
     search_run = None
     if plan is not None:
         search_run = SearchRun(
