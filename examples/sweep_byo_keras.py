@@ -36,6 +36,8 @@ def keras_mixer(transform, num_classes, seed):
     options = {"lam_mode": transform.lam_mode, "num_classes": num_classes, "seed": seed}
     if layer is mixkit.keras.CutMix:
         options["data_format"] = "channels_last"
+    else:
+        options["k"] = transform.k  # mixup:k=3 in --methods: n-way MixUp in the layer too
     return layer(transform.alpha, **options)
 
 

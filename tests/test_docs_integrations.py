@@ -77,3 +77,21 @@ def test_sweep_keras_example_runs(tmp_path):
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert proc.stdout.strip(), "the example printed no verdict"
+
+
+def test_sweep_keras_example_builds_the_layer_the_strategy_names():
+    """The example's keras_mixer keeps alpha, lam_mode and k (mixup:k=3 is n-way in the layer too)."""
+    if importlib.util.find_spec("keras") is None:
+        pytest.skip("the Keras sweep example needs keras (make test-integrations)")
+    spec = importlib.util.spec_from_file_location("sweep_byo_keras", SWEEP_KERAS)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    import mixkit
+    import mixkit.keras
+
+    layer = example.keras_mixer(mixkit.MixUp(0.4, k=3, lam_mode="sample"), 10, seed=0)
+    assert isinstance(layer, mixkit.keras.MixUp)
+    assert (layer.alpha, layer.k, layer.lam_mode) == (0.4, 3, "sample")
+    assert example.keras_mixer(mixkit.MixUp(0.4), 10, seed=0).k == 2
+    assert isinstance(example.keras_mixer(mixkit.CutMix(1.0), 10, seed=0), mixkit.keras.CutMix)
+    assert example.keras_mixer(None, 10, seed=0) is None
