@@ -299,7 +299,7 @@ def test_paste(device, c):
 
 @needs_fresh
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(c=boxes(), binary=st.sampled_from([None, "float64", "bool"]))
+@given(c=boxes(), binary=st.sampled_from([None, "soft32", "float64", "bool"]))
 def test_mask_mix(device, c, binary):
     rng = np.random.default_rng(c["seed"])
     x = make_batch(rng, device, c["dtype"], c["shape"], c["layout"], c["specials"])
@@ -307,7 +307,10 @@ def test_mask_mix(device, c, binary):
     b = shape[0]
     partner = mapping(rng, b, c["kind"])
     mshape = (b, *[shape[a] for a in axes])
-    mask = (rng.random(mshape) < 0.5).astype(binary) if binary else weights(rng, mshape)
+    if binary in (None, "soft32"):  # soft weights, float64 or float32 (the formula takes them as float64)
+        mask = weights(rng, mshape).astype(np.float32 if binary else np.float64)
+    else:
+        mask = (rng.random(mshape) < 0.5).astype(binary)
     perm = _layout.dense_perm(shape, tuple(x.stride()))
     if _layout.mask_spec(shape, perm, axes, mask) is None:
         # mask axes not adjacent in memory order: no flat formula; left to the reference
@@ -323,6 +326,25 @@ def test_mask_mix(device, c, binary):
     p = idle_rows(partner, np.all(mask.reshape(b, -1) == 1.0, axis=1))
     own = (p == np.arange(b)).reshape((-1,) + (1,) * (mask.ndim - 1))
     assert_same(got, _reference.mask_mix(x.cpu(), p, np.where(own, 1.0, mask), axes), device)
+
+
+@needs_fresh
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["new", "out", "inplace"])
+def test_float32_masks_mix_as_float64_masks_of_the_same_values(device, dtype, mode):
+    """Soft masks travel as float32 (half the bytes of float64) with the same results: each weight is
+    widened before ``1 - w``. Weights where that matters: tiny ones, the largest float32 below 1."""
+    rng = np.random.default_rng(11)
+    x = make_batch(rng, device, dtype, (5, 3, 4, 6), (1, 2, 0), False)  # channels_last
+    partner = np.array([1, 0, 3, 4, 2])  # a pair and a 3-cycle: the walk route in place
+    mask = weights(rng, (5, 4, 6)).astype(np.float32)
+    mask.reshape(-1)[::5] = np.array([2.0**-30, 1e-40, np.nextafter(np.float32(1), np.float32(0))],
+                                     np.float32)[np.arange(mask.size)[::5] % 3]
+    with tiles(8, 4, 2):
+        got = run(_cuda.mask_mix, x.clone(), mode, partner, mask, (2, 3))
+        want = run(_cuda.mask_mix, x.clone(), mode, partner, mask.astype(np.float64), (2, 3))
+    assert torch.equal(bits(got.cpu()), bits(want.cpu()))
+    assert_same(got, formula(x.cpu(), partner, full_mask(mask, (2, 3), 4)), device)
 
 
 @needs_fresh

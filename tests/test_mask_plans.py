@@ -1,5 +1,5 @@
-"""Compact mask plans: binary masks held as bool, read by mask_mix one byte per element, with the
-same results as the float64 0/1 masks they replace."""
+"""Compact mask plans: binary masks held as bool, read by mask_mix one byte per element, and soft
+masks held as float32, read as stored, with the same results as the float64 masks of the same values."""
 
 import json
 
@@ -9,6 +9,7 @@ import pytest
 import mixkit
 from mixkit import MaskPlan, mask_mix, plan_from_dict
 from mixkit.kernels import _reference
+from mixkit.methods.masks import mask_lam
 
 BINARY = {
     "fmix": lambda: mixkit.FMix(0.7, lam_mode="sample", p=0.8),
@@ -18,6 +19,10 @@ BINARY = {
 SOFT = {
     "fmix_soft": lambda: mixkit.FMix(0.7, max_soft=0.2, lam_mode="sample"),
     "smooth": lambda: mixkit.SmoothMix(lam_mode="sample"),
+}
+SOFT_BATCH = {
+    "fmix_soft": lambda: mixkit.FMix(0.7, max_soft=0.2, lam_mode="batch", p=0.6),
+    "smooth": lambda: mixkit.SmoothMix(lam_mode="batch", p=0.6),
 }
 
 
@@ -32,11 +37,26 @@ def test_binary_methods_hold_bool_masks_whose_mean_is_lam(name):
 
 
 @pytest.mark.parametrize("name", sorted(SOFT))
-def test_soft_methods_hold_float64_masks(name):
+def test_soft_methods_hold_float32_masks_whose_mean_is_lam(name):
     plan = SOFT[name]().sample(5, rng=1, shape=(5, 2, 9, 8))
-    assert plan.mask.dtype == np.float64 and not plan.binary
+    assert plan.mask.dtype == np.float32 and not plan.binary
+    assert not plan.mask.flags.writeable
     assert plan.mask.min() >= 0 and plan.mask.max() <= 1
-    np.testing.assert_array_equal(plan.lam, plan.mask.reshape(5, -1).mean(axis=1))
+    assert plan.lam.dtype == np.float64
+    np.testing.assert_array_equal(plan.lam, mask_lam(plan.mask))
+    np.testing.assert_array_equal(plan.lam, plan.mask.astype(np.float64).reshape(5, -1).mean(axis=1))
+    plan = SOFT_BATCH[name]().sample(6, rng=2, shape=(6, 2, 9, 8))  # one mask, some rows left out
+    assert plan.mask.dtype == np.float32
+    np.testing.assert_array_equal(plan.lam, plan.mask.astype(np.float64).reshape(6, -1).mean(axis=1))
+
+
+def test_mask_lam_of_float32_masks_is_the_mean_of_their_float64_values_in_blocks_of_rows():
+    rng = np.random.default_rng(0)
+    m = rng.random((300, 40, 50)).astype(np.float32)  # more rows than one block of the reduction
+    np.testing.assert_array_equal(mask_lam(m), m.astype(np.float64).reshape(300, -1).mean(axis=1))
+    t = m[:7].transpose(0, 2, 1)  # not contiguous
+    np.testing.assert_array_equal(mask_lam(t), np.ascontiguousarray(t, np.float64).reshape(7, -1).mean(axis=1))
+    assert mask_lam(np.zeros((0, 3, 4), np.float32)).shape == (0,)
 
 
 def test_classmix_holds_a_bool_mask():
@@ -59,7 +79,13 @@ def test_the_public_constructor_checks_and_turns_integer_masks_into_bool():
     with pytest.raises(ValueError, match=r"mask values must lie in \[0, 1\]"):
         MaskPlan(partner=[1, 0], lam=[1.0, 1.0], axes=(2, 3), mask=np.full((2, 3, 4), np.nan))
     soft = MaskPlan(partner=[1, 0], lam=[0.5, 0.5], axes=(2, 3), mask=np.full((2, 3, 4), 0.5, np.float32))
+    assert soft.mask.dtype == np.float32  # held as given: it mixes as its float64 values do
+    soft = MaskPlan(partner=[1, 0], lam=[0.5, 0.5], axes=(2, 3), mask=np.full((2, 3, 4), 0.5, np.float16))
     assert soft.mask.dtype == np.float64
+    with pytest.raises(ValueError, match=r"mask values must lie in \[0, 1\]"):
+        MaskPlan(partner=[1, 0], lam=[1.0, 1.0], axes=(2, 3), mask=np.full((2, 3, 4), 1.5, np.float32))
+    with pytest.raises(ValueError, match=r"mask values must lie in \[0, 1\]"):
+        MaskPlan(partner=[1, 0], lam=[1.0, 1.0], axes=(2, 3), mask=np.full((2, 3, 4), np.nan, np.float32))
     with pytest.raises(ValueError, match="a mask plan needs a mask of shape"):
         MaskPlan(partner=[1, 0], lam=[1.0, 1.0], axes=(2, 3), mask=np.ones((3, 3, 4), bool))
 
@@ -71,7 +97,7 @@ def test_sampled_plans_take_their_masks_without_a_copy():
     assert np.shares_memory(plan.mask, mask) and not plan.mask.flags.writeable
     with pytest.raises(ValueError, match="partner indices must lie"):
         MaskPlan._trusted(partner=np.array([1, 2, 3]), lam=lam, axes=(2, 3), mask=mask.copy())
-    with pytest.raises(TypeError, match="bool or float64"):
+    with pytest.raises(TypeError, match="bool, float32 or float64"):
         MaskPlan._trusted(partner=np.array([1, 2, 0]), lam=lam, axes=(2, 3), mask=mask.astype(np.uint8))
 
 
@@ -172,3 +198,119 @@ def test_bool_plans_mix_as_their_float64_form(name):
     np.testing.assert_array_equal(mixkit.apply_plan(plan, x), mixkit.apply_plan(as_float, x))
     seg = np.random.default_rng(1).integers(0, 5, size=(7, 12, 10)).astype(np.int64)
     np.testing.assert_array_equal(plan.mix_mask(seg), as_float.mix_mask(seg))
+
+
+DTYPES = ["float32", "uint8", "float64", "int64", "float16", "int16"]
+
+
+def _soft_weights(rng, shape):
+    """float32 weights in [0, 1] with the values where ``1 - w`` is hardest to get right: exact 0
+    and 1, the largest float32 below 1, tiny and subnormal weights, and plain random ones."""
+    w = rng.random(shape).astype(np.float32)
+    flat = w.reshape(-1)
+    special = np.array([0.0, 1.0, np.nextafter(np.float32(1), np.float32(0)), 2.0**-25, 1e-30, 1e-40,
+                        0.5, 1.0 / 3.0], np.float32)
+    pick = rng.random(flat.size) < 0.3
+    flat[pick] = special[rng.integers(0, special.size, int(pick.sum()))]
+    return w
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(4))
+def test_float32_masks_mix_as_float64_masks_of_the_same_values(dtype, case):
+    shape, axes = _cases()[case]
+    rng = np.random.default_rng(10 + case)
+    x = (rng.normal(size=shape) * 60).astype(dtype)
+    x.setflags(write=False)
+    sizes = tuple(shape[a] for a in axes)
+    m = _soft_weights(rng, (shape[0],) + sizes)
+    m[1] = 1.0  # a row of all ones (a copy)
+    m.setflags(write=False)
+    p = np.roll(np.arange(shape[0]), 1)
+    p[0] = 0  # a row paired with itself beside a cycle
+    want = mask_mix(x, p, m.astype(np.float64), axes)
+    got = mask_mix(x, p, m, axes)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, want)
+    ax = tuple(a % len(shape) for a in axes)
+    if list(ax) == sorted(ax):  # the reference takes ascending axes
+        np.testing.assert_array_equal(_reference.mask_mix(x, p, m, ax), want)
+        np.testing.assert_array_equal(_reference.mask_mix(x, p, m.astype(np.float64), ax), want)
+    buf = np.full_like(x, 7)
+    assert mask_mix(x, p, m, axes, out=buf) is buf
+    np.testing.assert_array_equal(buf, want)
+    inplace = x.copy()
+    mask_mix(inplace, p, m, axes, out=inplace)
+    np.testing.assert_array_equal(inplace, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "float64"])
+def test_float32_masks_on_a_batch_split_into_parallel_tasks(dtype):
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(24, 3, 64, 80)) * 60).astype(dtype)  # above the one-task size
+    m = _soft_weights(rng, (24, 64, 80))
+    p = rng.permutation(24)
+    want = mask_mix(x, p, m.astype(np.float64), (2, 3))
+    np.testing.assert_array_equal(mask_mix(x, p, m, (2, 3)), want)
+    inplace = x.copy()
+    mask_mix(inplace, p, m, (2, 3), out=inplace)
+    np.testing.assert_array_equal(inplace, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "uint8"])
+def test_float32_masks_on_torch_channels_last(dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    x = (torch.from_numpy(rng.random((4, 3, 6, 7)) * 255).to(getattr(torch, dtype))
+         .contiguous(memory_format=torch.channels_last))
+    m = _soft_weights(rng, (4, 6, 7))
+    p = np.array([1, 2, 3, 0])
+    got = mask_mix(x, p, m, (2, 3))
+    assert torch.equal(got, mask_mix(x, p, m.astype(np.float64), (2, 3))) and got.stride() == x.stride()
+    assert torch.equal(got, _reference.mask_mix(x, p, m, (2, 3)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint8", "float64"])
+def test_float32_masks_differ_from_the_unrounded_float64_ones_by_their_rounding_only(dtype):
+    rng = np.random.default_rng(8)
+    x = (rng.random((6, 3, 20, 30)) * 255).astype(dtype)
+    w64 = rng.random((6, 20, 30))
+    p = np.roll(np.arange(6), 2)
+    got = mask_mix(x, p, w64.astype(np.float32), (2, 3)).astype(np.float64)
+    want = mask_mix(x, p, w64, (2, 3)).astype(np.float64)
+    if dtype == "uint8":
+        assert np.abs(got - want).max() <= 1
+    else:  # the weights move by at most 2**-24 (float32 batches: 1 - w only), then one rounding
+        tol = 2.0**-24 * 255 * 2 + (np.spacing(np.float32(255)) if dtype == "float32" else 0.0)
+        assert np.abs(got - want).max() <= tol
+
+
+@pytest.mark.parametrize("name", sorted(SOFT))
+def test_soft_plans_mix_as_their_float64_form_and_replay_from_dicts(name):
+    x = np.random.default_rng(5).normal(size=(7, 3, 12, 10)).astype(np.float32)
+    plan = SOFT[name]().sample(7, rng=9, shape=x.shape)
+    as_float = MaskPlan(partner=plan.partner, lam=plan.lam, axes=plan.axes, mask=plan.mask.astype(np.float64))
+    want = mixkit.apply_plan(as_float, x)
+    np.testing.assert_array_equal(mixkit.apply_plan(plan, x), want)
+    back = plan_from_dict(json.loads(json.dumps(plan.to_dict())))  # float64 masks of the same values
+    assert back.mask.dtype == np.float64
+    np.testing.assert_array_equal(back.mask, plan.mask)
+    np.testing.assert_array_equal(back.lam, plan.lam)
+    np.testing.assert_array_equal(mixkit.apply_plan(back, x), want)
+    seg = np.random.default_rng(1).integers(0, 5, size=(7, 12, 10)).astype(np.int64)
+    np.testing.assert_array_equal(plan.mix_mask(seg, num_classes=5), as_float.mix_mask(seg, num_classes=5))
+    moved = plan.with_partner(np.arange(7))
+    assert moved.mask.dtype == np.float32 and np.all(moved.mask == 1) and np.all(moved.lam == 1.0)
+
+
+def test_stored_float64_soft_plans_replay_as_before():
+    rng = np.random.default_rng(3)
+    x = (rng.random((5, 3, 8, 9)) * 255).astype(np.uint8)
+    mask = rng.random((5, 8, 9))  # float64 values float32 cannot hold
+    plan = MaskPlan(partner=[1, 2, 3, 4, 0], lam=mask.reshape(5, -1).mean(axis=1), axes=(2, 3), mask=mask)
+    assert plan.mask.dtype == np.float64
+    back = plan_from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert back.mask.dtype == np.float64
+    want = _reference.mask_mix(x, plan.partner, mask, (2, 3))
+    np.testing.assert_array_equal(mixkit.apply_plan(plan, x), want)
+    np.testing.assert_array_equal(mixkit.apply_plan(back, x), want)

@@ -34,7 +34,7 @@ def test_lam_is_exactly_the_mask_mean(name, shape, seed, lam_mode, p):
     assert plan.mask.shape == (shape[0],) + shape[2:]
     assert plan.mask.min() >= 0 and plan.mask.max() <= 1
     for i in range(shape[0]):
-        assert plan.lam[i] == plan.mask[i].mean()
+        assert plan.lam[i] == plan.mask[i].astype(np.float64).mean()  # soft masks are float32
         if plan.partner[i] == i:
             assert plan.lam[i] == 1.0
     if p == 0.0:
@@ -130,9 +130,9 @@ def test_masks_over_one_and_three_axes():
     for t in (FMix(axes=(-3, -2, -1)), GridMix(axes=(2, 3, 4)), SmoothMix(axes=(2, 3, 4))):
         plan = t.sample(3, rng=0, shape=vol.shape)
         assert plan.mask.shape == (3, 6, 7, 8)
-        m = plan.mask[:, None]
+        m = plan.mask[:, None].astype(np.float64)  # the mask's values; 1 - m in float64, as the kernels
         np.testing.assert_allclose(plan.apply(vol), m * vol + (1 - m) * vol[plan.partner], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(plan.lam, plan.mask.reshape(3, -1).mean(axis=1))
+        np.testing.assert_allclose(plan.lam, m.reshape(3, -1).mean(axis=1), rtol=0, atol=0)
 
 
 def test_empty_batch():

@@ -83,7 +83,7 @@ def ref_mask_plan(t, batch_size, seed, shape, masks_fn):
     shared = t.lam_mode == "batch"
     n = 1 if shared else batch_size
     if batch_size and int(np.prod(sizes)) > 0:
-        mask = np.clip(masks_fn(t, sizes, lam0[:n], gen), 0.0, 1.0)
+        mask = np.clip(masks_fn(t, sizes, lam0[:n], gen), 0.0, 1.0).astype(np.float32)  # as plans hold it
         if shared:
             mask = np.repeat(mask, batch_size, axis=0)
     else:
@@ -93,7 +93,7 @@ def ref_mask_plan(t, batch_size, seed, shape, masks_fn):
     keep = (~applied) | (partner == rows)
     mask[keep] = 1.0
     partner = np.where(applied, partner, rows)
-    lam = np.array([float(m.mean()) for m in mask]) if mask.size else np.ones(batch_size)
+    lam = np.array([float(m.astype(np.float64).mean()) for m in mask]) if mask.size else np.ones(batch_size)
     return partner, lam, mask
 
 

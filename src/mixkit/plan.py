@@ -264,8 +264,21 @@ class MaskPlan(MixPlan):
     ``axes``: the batch axes the mask spans (non-negative, never 0); ``mask``: ``(B, *sizes)`` in
     [0, 1], 1 (True) where the sample keeps its own data. A binary mask is held as bool (one byte
     per element; FMix's hard masks, GridMix, ClassMix), and pastes: each element comes from the
-    sample or its partner. A soft mask is held as float64 and blends. Given integer 0/1 values the
-    plan holds bool; given floats, float64. ``lam[i]`` is exactly ``mask[i].mean()`` (as float64).
+    sample or its partner. A soft mask blends; the samplers (FMix with ``max_soft > 0``, SmoothMix)
+    hold it as float32 (four bytes per element). Given integer 0/1 values the plan holds bool; given
+    float32, float32; given other floats, float64. ``lam[i]`` (float64) is exactly the mean of the
+    mask as held, ``mixkit.methods.masks.mask_lam(mask)[i]``.
+
+    Results: the kernels read a float32 mask as stored and widen each weight ``w`` to float64 before
+    taking ``1 - w``, so a float32 mask mixes every dtype and layout bit for bit as the float64 mask
+    of the same values does (a stored float64 plan replays as before; ``plan_from_dict`` of a
+    float32 plan gives float64 masks of the same values and the same results). Against a float64
+    mask of the unrounded values (what the samplers held before), each weight moves by at most
+    ``2**-25``: for batches computed in float32 (float32, float16, bfloat16, 1-2 byte integers)
+    ``cdt(w)`` is unchanged and ``cdt(1 - w)`` moves by at most ``2**-24``, so a float result moves
+    by at most ``2**-24 * |x[partner]|`` and a rounding, an integer one by at most 1 (next to a
+    rounding tie only); float64 and 4-8 byte integer batches move by at most
+    ``2**-25 * (|x| + |x[partner]|)``.
     """
 
     axes: tuple[int, ...] = ()
@@ -282,7 +295,7 @@ class MaskPlan(MixPlan):
         elif mask.dtype == np.bool_:
             mask = _frozen(mask, np.bool_)
         else:
-            mask = _frozen(mask, np.float64)
+            mask = _frozen(mask, np.float32 if mask.dtype == np.float32 else np.float64)
             if mask.size and not (mask.min() >= 0 and mask.max() <= 1):  # False for NaN too
                 raise ValueError("mask values must lie in [0, 1]")
         self._set_mask(axes, mask)
@@ -298,11 +311,11 @@ class MaskPlan(MixPlan):
     @classmethod
     def _trusted(cls, *, partner: np.ndarray, lam: np.ndarray, axes: tuple[int, ...],
                  mask: np.ndarray) -> MaskPlan:
-        """A plan from a sampler that guarantees the mask (bool, or float64 in [0, 1], a fresh array
-        the plan may own): no copy of the mask and no pass over it. ``partner`` and ``lam`` are
+        """A plan from a sampler that guarantees the mask (bool, or float32/float64 in [0, 1], a fresh
+        array the plan may own): no copy of the mask and no pass over it. ``partner`` and ``lam`` are
         checked as in every plan."""
-        if mask.dtype not in (np.bool_, np.float64):
-            raise TypeError(f"a sampled mask is bool or float64, got {mask.dtype}")
+        if mask.dtype not in (np.bool_, np.float32, np.float64):
+            raise TypeError(f"a sampled mask is bool, float32 or float64, got {mask.dtype}")
         plan = cls.__new__(cls)
         object.__setattr__(plan, "partner", partner)
         object.__setattr__(plan, "lam", lam)

@@ -82,11 +82,12 @@ def _partner(partner: Any, b: int) -> np.ndarray:
     return p
 
 
-def _weights01(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
+def _weights01(name: str, value: Any, shape: tuple[int, ...], keep: Any = np.float64) -> np.ndarray:
+    """Weights of ``shape`` checked to lie in [0, 1], as float64 (or as they are, if of dtype ``keep``)."""
     w = np.asarray(value)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be real numbers in [0, 1], got dtype {w.dtype}")
-    if w.dtype != np.float64:
+    if w.dtype != np.float64 and w.dtype != keep:
         w = w.astype(np.float64)
     if w.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {w.shape}")
@@ -319,8 +320,11 @@ def paste(x: Any, partner: Any, start: Any, stop: Any, axes: Any, /, *, out: Any
 
 def _mask_weights(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
     """A mask checked at the boundary: bool kept as it is (its values are 0 and 1 by type), other
-    integers range-checked and turned into bool, floats as float64 in [0, 1] (see :func:`mask_mix`)."""
+    integers range-checked and turned into bool, float32 kept as it is and other floats as float64,
+    in [0, 1] (see :func:`mask_mix`)."""
     m = np.asarray(mask)
+    if m.dtype == np.float32:  # read as stored by every backend: no float64 copy
+        return _weights01("mask", m, shape, keep=np.float32)
     if m.dtype == np.bool_:
         if m.shape != shape:
             raise ValueError(f"mask must have shape {shape}, got {m.shape}")
@@ -341,9 +345,11 @@ def mask_mix(x: Any, partner: Any, mask: Any, axes: Any, /, *, out: Any = None) 
     ``x``: batch ``(B, ...)``; ``mask``: ``(B, *sizes)`` in [0, 1], ``sizes`` the lengths of ``axes``
     in the order given, taken whole along the other axes. A bool (or integer 0/1) mask selects each
     element from ``x`` (True) or the partner (False), a compact form read one byte per element;
-    a float mask blends, each weight ``w`` giving ``cdt(w)`` and ``cdt(1 - w)`` (``w`` as float64,
-    ``cdt`` the compute dtype of :func:`blend`), and a weight of exactly 0 or 1 selects as well.
-    Integer batches are rounded. ``out=x`` mixes in place.
+    a float mask blends, each weight ``w`` giving ``cdt(w)`` and ``cdt(1 - w)`` (``1 - w`` taken in
+    float64, ``cdt`` the compute dtype of :func:`blend`), and a weight of exactly 0 or 1 selects as
+    well. A float32 mask is read as stored (4 bytes per element, no float64 copy on any backend) and
+    gives exactly the result of the float64 mask of the same values; other float dtypes are read
+    as float64. Integer batches are rounded. ``out=x`` mixes in place.
     """
     check_batch(x, "x", min_ndim=2)
     shape = tuple(int(s) for s in x.shape)

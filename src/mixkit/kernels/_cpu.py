@@ -29,8 +29,8 @@ converted with exact round-to-nearest-even code written here. Weights of exactly
 used source, so an inf or NaN in the other one never leaks.
 
 A batch under ``SMALL_BYTES`` runs as one task on the calling thread (no thread start-up). Compiled
-once per storage dtype (12 kernels for blend and float-mask mask_mix together, the mode a runtime
-argument; 4 for bool masks, one per item size, which read the mask as stored, one byte per element,
+once per storage dtype (12 kernels for blend and float32-mask mask_mix together, the mode a runtime
+argument, and 12 more for float64 masks, on first use of one; 4 for bool masks, one per item size, which read the mask as stored, one byte per element,
 and select the bits of ``x``; 4 paste kernels, one per item size), on first use, cached on disk (``cache=True``): a first call costs
 seconds, later processes load the kernels in well under a second. ``benchmarks/README.md`` has the
 measurements.
@@ -332,7 +332,7 @@ def _weights(wbuf: Any, mask2: Any, i: int, m0: int, m1: int, lo: Any) -> None: 
     for k in range(m1 - m0):
         w = ms[k]
         wa[k] = _as(w, lo)
-        wb[k] = _as(1.0 - w, lo)
+        wb[k] = _as(1.0 - np.float64(w), lo)
 
 
 @njit(cache=True)
@@ -410,7 +410,7 @@ def _row_mix(o: Any, i: int, x: Any, src: Any, sr: int, soff: int, e0: int, e1: 
             je = min(e1, j + inner - r)
             w = mask2[i, mi]
             wa = _as(w, lo)
-            wb = _as(1.0 - w, lo)
+            wb = _as(1.0 - np.float64(w), lo)
             r = 0
             mi += 1
             if mi == m:
@@ -701,7 +701,9 @@ def _buffers(inplace: bool, ntask: int, blk: int, dtype: Any) -> tuple[np.ndarra
     return buf, _ro(buf)
 
 
-_DUMMY_F64 = _ro(np.zeros((1, 1), np.float64))
+# blend's unused mask argument: float32, so that blend and mask_mix with float32 masks (what soft
+# mask plans hold) share one kernel per storage dtype; float64 masks compile their own
+_DUMMY_F32 = _ro(np.zeros((1, 1), np.float32))
 
 
 def _mix_call(x: Any, out: Any, partner: np.ndarray, mode: int, lam: np.ndarray | None,
@@ -711,18 +713,20 @@ def _mix_call(x: Any, out: Any, partner: np.ndarray, mode: int, lam: np.ndarray 
         return False
     x2, o2, name, inplace, perm = prep
     inner = 1
-    m2 = _DUMMY_F64
+    m2 = _DUMMY_F32
     if mask is not None:
         mask = np.asarray(mask)
         binary = mask.dtype == np.bool_
-        spec = _layout.mask_spec(_shape(x), perm, tuple(axes), mask if binary else mask.astype(np.float64, copy=False))
+        if not binary and mask.dtype != np.float32:
+            mask = mask.astype(np.float64, copy=False)
+        spec = _layout.mask_spec(_shape(x), perm, tuple(axes), mask)
         if spec is None:
             return False
         if binary:  # read one byte per element, as stored (a view, no conversion)
             m2 = _ro(np.ascontiguousarray(spec[0]).view(np.uint8))
             mode = SELECT
-        else:
-            m2 = _ro(np.ascontiguousarray(spec[0], np.float64))
+        else:  # float32 or float64, read as stored (each weight widened to float64 for 1 - w)
+            m2 = _ro(np.ascontiguousarray(spec[0]))
         inner = int(spec[1])
     if mode == SELECT:  # a bit select: one kernel per item size
         udt = _UNSIGNED[x2.itemsize]

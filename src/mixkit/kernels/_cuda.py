@@ -153,9 +153,13 @@ def _weights(row, ln, cl, w, lo, hi, C, D1, D2, M, MODE: tl.constexpr, CDT: tl.c
         if MODE == 0:
             lw = tl.load(w + row)
         else:
-            lw = tl.load(w + row * M + cl // INNER, mask=cl < C, other=1)  # float64, or bool bytes
+            lw = tl.load(w + row * M + cl // INNER, mask=cl < C, other=1)  # float64/32, or bool bytes
         wa = lw.to(CDT)
-        wb = (1.0 - lw).to(CDT)
+        if lw.dtype == tl.float32:
+            # cdt(1 - float64(w)): in float32, 1 - w rounded once equals it rounded via float64
+            wb = 1.0 - wa
+        else:
+            wb = (1.0 - lw).to(CDT)
     return wa, wb
 
 
@@ -267,7 +271,8 @@ def _quiet() -> Any:
 class _Plan:
     """Small host arrays packed into one int64 buffer, sent to the device in one non-blocking copy.
 
-    Floats travel as float64, integers as int64, bool arrays (binary masks) as one byte each."""
+    Floats travel as float64 (float32 arrays, soft masks, as float32), integers as int64, bool
+    arrays (binary masks) as one byte each."""
 
     def __init__(self) -> None:
         self.parts: list[np.ndarray] = []
@@ -277,10 +282,13 @@ class _Plan:
     def add(self, a: np.ndarray) -> int:
         a = np.ascontiguousarray(a).reshape(-1)
         kind = "f" if a.dtype.kind == "f" else ("b" if a.dtype == np.bool_ else "i")
-        if kind == "b":  # eight mask bytes to an int64 word
+        if a.dtype == np.float32:
+            kind = "s"
+        if kind in "bs":  # eight mask bytes (two float32 weights) to an int64 word
             n = a.size
-            bits = np.zeros(-(-n // 8) * 8, np.uint8)
-            bits[:n] = a.view(np.uint8)
+            per = 8 // a.itemsize
+            bits = np.zeros(-(-n // per) * per, a.dtype)
+            bits[:n] = a
             bits = bits.view(np.int64)
         else:
             n = a.size
@@ -303,6 +311,9 @@ class _Plan:
         for o, n, kind in self.offsets:
             if kind == "b":
                 views.append(dev[o:o + max(-(-n // 8), 1)].view(torch.uint8))
+                continue
+            if kind == "s":
+                views.append(dev[o:o + max(-(-n // 2), 1)].view(torch.float32))
                 continue
             v = dev[o:o + max(n, 1)]
             views.append(v.view(torch.float64) if kind == "f" else v)

@@ -122,12 +122,30 @@ def mask_mix(x: Any, partner: np.ndarray, mask: np.ndarray, axes: tuple[int, ...
     ``axes`` taken whole along the other axes; a new array like ``x``."""
     xp, dev = _xp(x)
     partner = np.asarray(partner, dtype=np.int64)
-    m = broadcast_mask(np.asarray(mask, dtype=np.float64), axes, len(x.shape))
+    m = np.asarray(mask)
+    if m.dtype != np.float32:
+        m = m.astype(np.float64)
+    m = broadcast_mask(m, axes, len(x.shape))
     own = partner == np.arange(partner.shape[0])
     if own.any():  # a row paired with itself is itself, not a rounded blend with itself
-        m = np.where(own.reshape((-1,) + (1,) * (m.ndim - 1)), 1.0, m)
-    wa, wb = _weights(xp, m, m.shape, x.dtype, dev)
+        m = np.where(own.reshape((-1,) + (1,) * (m.ndim - 1)), m.dtype.type(1), m)
+    if m.dtype == np.float32:
+        wa, wb = _weights32(xp, m, x.dtype, dev)
+    else:
+        wa, wb = _weights(xp, m, m.shape, x.dtype, dev)
     return _combine(xp, x, _partners(xp, x, partner, dev), wa, wb, x.dtype)
+
+
+def _weights32(xp: Any, w: np.ndarray, dtype: Any, dev: Any) -> tuple[Any, Any]:
+    """:func:`_weights` of a float32 ``w`` without a float64 copy: in a float32 compute dtype
+    ``wa = w`` and ``wb = 1 - w`` in float32 arithmetic, which is ``float32(1 - float64(w))``
+    (rounding the exact difference of two float32 values to float64 first changes nothing, as
+    float64 has more than twice float32's precision); in float64 both are exact conversions."""
+    cdt, _ = compute_dtype(xp, dtype)
+    np_cdt = np.float32 if cdt == xp.float32 else np.float64
+    wa = w.astype(np_cdt, copy=False)
+    wb = np_cdt(1.0) - wa
+    return xp.asarray(wa, device=dev), xp.asarray(wb, device=dev)
 
 
 def blend_many(x: Any, sources: np.ndarray, weights: np.ndarray, copy: np.ndarray) -> Any:

@@ -35,7 +35,9 @@ def check_positive(value: Any, name: str) -> float:
 def mask_lam(mask: np.ndarray) -> np.ndarray:
     """``lam[i] = mask[i].mean()`` (float64) for a mask ``(B, *sizes)``, computed exactly as NumPy's mean
     of each row (one reduction over the rows of the contiguous ``(B, N)`` view: the same pairwise sum
-    per row). A bool mask's mean is its count of True over ``N``: the same float64, without a float copy."""
+    per row). A bool mask's mean is its count of True over ``N``: the same float64, without a float copy.
+    A float32 mask's mean is that of its float64 values, widened a block of rows at a time (a row's
+    pairwise sum does not depend on the rows beside it), so no float64 copy of the whole mask is made."""
     mask = np.asarray(mask)
     n = mask.shape[0]
     if mask.dtype == np.bool_:
@@ -43,8 +45,15 @@ def mask_lam(mask: np.ndarray) -> np.ndarray:
         if total == 0:
             return np.full(n, np.nan)
         return np.count_nonzero(mask.reshape(n, total), axis=1) / np.float64(total)
-    mask = np.ascontiguousarray(mask, dtype=np.float64)
-    return mask.reshape(n, -1).mean(axis=1)
+    if mask.dtype != np.float32:
+        mask = np.ascontiguousarray(mask, dtype=np.float64)
+        return mask.reshape(n, -1).mean(axis=1)
+    flat = np.ascontiguousarray(mask).reshape(n, int(np.prod(mask.shape[1:], dtype=np.int64)))
+    out = np.empty(n)
+    step = max(1, (1 << 19) // max(1, flat.shape[1]))  # about 4 MiB of float64 per block
+    for r in range(0, n, step):
+        out[r:r + step] = flat[r:r + step].astype(np.float64).mean(axis=1)
+    return out
 
 
 class _MaskMixer(Mixer):
@@ -69,7 +78,7 @@ class _MaskMixer(Mixer):
 
     def _masks(self, sizes: tuple[int, ...], lam0: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Masks ``(n, *sizes)`` (1 = own data), one per entry of ``lam0`` (target ``lam``): bool for a
-        binary mask, else float (clipped to [0, 1] by the caller)."""
+        binary mask, else float (float32 best; cast to it and clipped to [0, 1] by the caller)."""
         raise NotImplementedError
 
     def _sample(self, batch_size: int, gen: Any, shape: tuple[int, ...] | None, *, x: Any, y: Any,
@@ -86,9 +95,9 @@ class _MaskMixer(Mixer):
         masks = None
         if batch_size and int(np.prod(sizes)) > 0:
             masks = self._masks(sizes, lam0[:n], gen)
-            if masks.dtype != np.bool_:
-                masks = np.clip(masks, 0.0, 1.0, out=masks if masks.dtype == np.float64 else None)
-                masks = masks.astype(np.float64, copy=False)
+            if masks.dtype != np.bool_:  # soft masks are held as float32 (see MaskPlan)
+                masks = masks.astype(np.float32, copy=False)
+                masks = np.clip(masks, 0.0, 1.0, out=masks if masks.flags.writeable else None)
         applied = sample_applied(batch_size, self.p, self.lam_mode, gen)
         rows = np.arange(batch_size)
         keep = (~applied) | (partner == rows)
@@ -105,7 +114,7 @@ class _MaskMixer(Mixer):
             mask = np.ascontiguousarray(masks)
             mask[keep] = 1
             lam = mask_lam(mask)
-        # the masks are fresh and bool or float64 in [0, 1]: the plan takes them without a copy or check
+        # the masks are fresh and bool or float32 in [0, 1]: the plan takes them without a copy or check
         return MaskPlan._trusted(partner=partner, lam=lam, axes=axes, mask=mask)
 
     def _repr_fields(self) -> dict[str, Any]:
@@ -145,12 +154,13 @@ def _top_mask(flat: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _rank_mask(grey: np.ndarray, lam0: np.ndarray, max_soft: float) -> np.ndarray:
+def _rank_mask(grey: np.ndarray, lam0: np.ndarray, max_soft: float, dtype: Any = np.float64) -> np.ndarray:
     """Keep the ``round(lam0 * N)`` largest values of each ``grey`` row (1), the rest from the partner (0).
 
     Equal values are ranked in index order. With ``max_soft > 0`` the ranks around the cut get a linear
     ramp from 1 to 0 (``np.linspace(1, 0, hi - lo + 2)[1:-1]`` over ranks ``[lo, hi)``), over at most
     ``max_soft * N`` ranks on each side, so the edge blends. All rows at once: no loop over samples.
+    A soft mask comes back as ``dtype`` (the ramp's float64 values rounded once), a binary one as bool.
     """
     n, shape = grey.shape[0], grey.shape[1:]
     total = int(np.prod(shape))
@@ -167,7 +177,7 @@ def _rank_mask(grey: np.ndarray, lam0: np.ndarray, max_soft: float) -> np.ndarra
     ramp = (rank - lo + 1).astype(np.float64) * step + 1.0
     by_rank = np.where(rank < lo, 1.0, np.where(rank < hi, ramp, 0.0))
     order = _stable_descending_order(flat)
-    out = np.empty((n, total))
+    out = np.empty((n, total), dtype)
     out.reshape(-1)[(order + (np.arange(n, dtype=np.int64) * total)[:, None]).reshape(-1)] = by_rank.reshape(-1)
     return out.reshape((n,) + shape)
 
@@ -212,7 +222,7 @@ class FMix(_MaskMixer):
         np.multiply(rng.standard_normal((n,) + f.shape), scale, out=spec.real)
         np.multiply(rng.standard_normal((n,) + f.shape), scale, out=spec.imag)
         grey = np.fft.irfftn(spec, s=sizes, axes=tuple(range(1, len(sizes) + 1)))
-        return _rank_mask(grey, lam0, self.max_soft)
+        return _rank_mask(grey, lam0, self.max_soft, np.float32)
 
     def _repr_fields(self) -> dict[str, Any]:
         out = super()._repr_fields()
@@ -268,7 +278,9 @@ class SmoothMix(_MaskMixer):
             for d in dist[1:]:
                 cheb = np.maximum(cheb, np.abs(d))
             blob = np.exp(-0.5 * cheb ** 6)
-        return 1.0 - np.broadcast_to(blob, (n,) + sizes)
+        out = np.empty((n,) + sizes, np.float32)  # 1 - blob in float64, rounded once
+        np.subtract(1.0, np.broadcast_to(blob, (n,) + sizes), out=out, casting="same_kind")
+        return out
 
     def _repr_fields(self) -> dict[str, Any]:
         out = super()._repr_fields()
