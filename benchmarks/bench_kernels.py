@@ -60,6 +60,7 @@ NEW_TARGET = 1.1
 SAMPLE_SECONDS = 0.05
 PLANS = 8  # each call takes the next of this many plans drawn beforehand
 MASK_DTYPE = ["bool"]  # the dtype of mask_mix's masks (``--mask-dtype``; bool is what mask plans hold)
+MASK_KIND = ["binary"]  # ``--mask-kind``: binary masks, or soft ones (a ramp around the cut, FMix-like)
 
 
 def times(fn: Callable[[], Any], repeats: int) -> list[float]:
@@ -91,7 +92,8 @@ def plans(kernel: str, mode: str, shape: tuple[int, ...], axes: tuple[int, ...],
     - blend: ``lam`` (Beta(1, 1) per sample, or one value for the batch);
     - paste: CutMix boxes over ``axes`` with side fraction sqrt(1 - lam) (one box, or one per sample);
     - mask_mix: binary masks over ``axes`` (half the elements, random blobs: FMix-like), of dtype
-      ``MASK_DTYPE``."""
+      ``MASK_DTYPE``; with ``MASK_KIND`` soft, the same blobs with a linear ramp between the 30% and
+      70% quantiles (30% of the elements 0, 30% 1, 40% in between: FMix with ``max_soft=0.2``)."""
     rng = np.random.default_rng(seed)
     b = shape[0]
     sizes = np.array([shape[a] for a in axes])
@@ -115,7 +117,11 @@ def plans(kernel: str, mode: str, shape: tuple[int, ...], axes: tuple[int, ...],
             for k, s in enumerate(sizes):  # blow the blobs up to the axis sizes
                 low = np.repeat(low, -(-s // low.shape[k + 1]), axis=k + 1)
                 low = np.take(low, np.arange(s), axis=k + 1)
-            mask = (low > np.median(low)).astype(MASK_DTYPE[0])
+            if MASK_KIND[0] == "soft":
+                q30, q70 = np.quantile(low, [0.3, 0.7])
+                mask = np.clip((low - q30) / (q70 - q30), 0.0, 1.0).astype(MASK_DTYPE[0])
+            else:
+                mask = (low > np.median(low)).astype(MASK_DTYPE[0])
             res.append((partner, np.broadcast_to(mask, (b, *sizes)).copy(), axes))
     return res
 
@@ -366,12 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", nargs="*", default=list(KERNELS), choices=list(KERNELS),
                     help="the kernels to time (all by default)")
     ap.add_argument("--mask-dtype", default="bool", choices=["bool", "uint8", "float32", "float64"],
-                    help="dtype of the binary masks given to mask_mix (bool: what mask plans hold)")
+                    help="dtype of the masks given to mask_mix (bool: what binary mask plans hold)")
+    ap.add_argument("--mask-kind", default="binary", choices=["binary", "soft"],
+                    help="binary masks, or soft ones (float32: what soft mask plans hold)")
     ap.add_argument("--json", default=None, help="also write the raw results (seconds) here")
     ap.add_argument("--markdown", default=None, help="print the README tables of a --json file, exit")
     args = ap.parse_args(argv)
     SELECTED[:] = args.kernels
     MASK_DTYPE[0] = args.mask_dtype
+    MASK_KIND[0] = args.mask_kind
+    if args.mask_kind == "soft" and args.mask_dtype not in ("float32", "float64"):
+        ap.error("--mask-kind soft needs --mask-dtype float32 or float64")
     if args.markdown:
         with open(args.markdown) as f:
             results = json.load(f)
@@ -403,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"torch {torch.__version__}, numba {numba.__version__} ({numba.threading_layer()}), "
               f"numpy {np.__version__}, threads {args.threads}, OMP_WAIT_POLICY="
               f"{os.environ.get('OMP_WAIT_POLICY')}, repeats {args.repeats} (best), cpus {os.cpu_count()}, "
-              f"kernels via {caller.how}, masks {MASK_DTYPE[0]}, warm-up (compile or cache load) {warm:.1f} s")
+              f"kernels via {caller.how}, masks {MASK_KIND[0]} {MASK_DTYPE[0]}, warm-up (compile or cache load) {warm:.1f} s")
     print(header)
     results: dict[str, Any] = {"header": header, "workloads": {}}
     results["nway"] = {}

@@ -82,12 +82,11 @@ def _partner(partner: Any, b: int) -> np.ndarray:
     return p
 
 
-def _weights01(name: str, value: Any, shape: tuple[int, ...], keep: Any = np.float64) -> np.ndarray:
-    """Weights of ``shape`` checked to lie in [0, 1], as float64 (or as they are, if of dtype ``keep``)."""
+def _weights01(name: str, value: Any, shape: tuple[int, ...]) -> np.ndarray:
     w = np.asarray(value)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be real numbers in [0, 1], got dtype {w.dtype}")
-    if w.dtype != np.float64 and w.dtype != keep:
+    if w.dtype != np.float64:
         w = w.astype(np.float64)
     if w.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {w.shape}")
@@ -318,25 +317,40 @@ def paste(x: Any, partner: Any, start: Any, stop: Any, axes: Any, /, *, out: Any
     return _run("paste", x, out, (np.where(idle, rows, p), lo, hi, ax))
 
 
-def _mask_weights(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """A mask checked at the boundary: bool kept as it is (its values are 0 and 1 by type), other
-    integers range-checked and turned into bool, float32 kept as it is and other floats as float64,
-    in [0, 1] (see :func:`mask_mix`)."""
+def _mask_weights(mask: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A mask checked at the boundary, and for a float mask the minimum of each row (None for bool).
+
+    bool is kept as it is (its values are 0 and 1 by type), other integers are range-checked and
+    turned into bool, float32 is kept as it is and other floats become float64, in [0, 1] (see
+    :func:`mask_mix`). A float mask is read twice (a minimum and a maximum per row), whatever the
+    number of checks made from them."""
     m = np.asarray(mask)
-    if m.dtype == np.float32:  # read as stored by every backend: no float64 copy
-        return _weights01("mask", m, shape, keep=np.float32)
     if m.dtype == np.bool_:
         if m.shape != shape:
             raise ValueError(f"mask must have shape {shape}, got {m.shape}")
-        return m
+        return m, None
     if m.dtype.kind in "iu":
         if m.shape != shape:
             raise ValueError(f"mask must have shape {shape}, got {m.shape}")
         if m.size and (m.max() > 1 or (m.dtype.kind == "i" and m.min() < 0)):
             bad = m[(m < 0) | (m > 1)][0]
             raise ValueError(f"mask must lie in [0, 1] (the weight of each sample's own data); got {bad}")
-        return m.view(np.bool_) if m.dtype == np.uint8 else m.astype(np.bool_)
-    return _weights01("mask", m, shape)
+        return (m.view(np.bool_) if m.dtype == np.uint8 else m.astype(np.bool_)), None
+    if m.dtype.kind != "f":
+        raise TypeError(f"mask must be real numbers in [0, 1], got dtype {m.dtype}")
+    if m.dtype != np.float32 and m.dtype != np.float64:  # float32 is read as stored: no float64 copy
+        m = m.astype(np.float64)
+    if m.shape != shape:
+        raise ValueError(f"mask must have shape {shape}, got {m.shape}")
+    b = shape[0]
+    if not m.size:
+        return m, np.ones(b)
+    rows = m.reshape(b, m.size // b)
+    lo, hi = rows.min(axis=1), rows.max(axis=1)
+    if not (lo.min() >= 0.0 and hi.max() <= 1.0):  # False for NaN too
+        bad = m[~((m >= 0.0) & (m <= 1.0))][0]
+        raise ValueError(f"mask must lie in [0, 1] (the weight of each sample's own data); got {bad}")
+    return m, lo
 
 
 def mask_mix(x: Any, partner: Any, mask: Any, axes: Any, /, *, out: Any = None) -> Any:
@@ -355,15 +369,15 @@ def mask_mix(x: Any, partner: Any, mask: Any, axes: Any, /, *, out: Any = None) 
     shape = tuple(int(s) for s in x.shape)
     b = shape[0]
     ax = normalize_axes(axes, len(shape))
-    m = _mask_weights(mask, (b,) + tuple(shape[a] for a in ax))
+    m, row_min = _mask_weights(mask, (b,) + tuple(shape[a] for a in ax))
     p = _partner(partner, b)
     _check_out(x, out)
     rows = _rows(b)
     # rows paired with themselves are copies on every route (the reference selects them); so are
     # rows of a float mask of all ones (a bool mask is not read here: its rows select exactly anyway)
     idle = p == rows
-    if m.dtype != np.bool_:
-        idle |= m.reshape(b, m[0].size if b else 0).min(axis=1, initial=1.0) == 1.0
+    if row_min is not None:
+        idle |= row_min == 1.0
     order = np.argsort(ax)
     m = np.transpose(m, (0,) + tuple(int(k) + 1 for k in order))
     return _run("mask_mix", x, out, (np.where(idle, rows, p), m, tuple(ax[k] for k in order)))
