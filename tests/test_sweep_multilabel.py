@@ -17,7 +17,7 @@ from mixkit.cli import cli
 from mixkit.sweep import SweepError
 from mixkit.sweep.data import make_split, read_data
 from mixkit.sweep.methods import resolve_strategies
-from mixkit.sweep.metrics import average_precision, multilabel_metrics
+from mixkit.sweep.metrics import average_precision, multilabel_metrics, tune_thresholds
 from mixkit.sweep.train import ReferenceTrainer, TrainConfig, TrialError, check_label_probabilities
 
 QUICK = {"seeds": 2, "epochs": 2, "alphas": "0.4", "progress": False, "jobs": 1}
@@ -61,6 +61,65 @@ def test_f1_and_map_equal_sklearn():
     assert np.isnan(average_precision(P[:, 3], Y[:, 3]))
     # by hand: scores 0.9 (pos), 0.8 (neg), 0.7 (pos): AP = 1/2 * 1 + 1/2 * 2/3
     assert average_precision([0.9, 0.8, 0.7], [1, 0, 1]) == pytest.approx(0.5 + 1 / 3)
+
+
+def _f1(pred, t):
+    tp, fp, fn = (pred & t).sum(), (pred & ~t).sum(), (~pred & t).sum()
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def test_tuned_thresholds_reach_the_best_f1_of_every_label():
+    gen = np.random.default_rng(5)
+    Y = (gen.random((60, 5)) < [0.5, 0.2, 0.05, 0.9, 0.0]).astype(bool)
+    P = np.round(np.clip(0.3 * Y + 0.7 * gen.random((60, 5)), 0, 1), 2)  # ties
+    P[:, 1] = 0.1  # one score for every sample: keep them all
+    thr = tune_thresholds(P, Y)
+    for c in range(4):
+        # brute force: every cut at a distinct score, and predicting nothing
+        best = max(_f1(P[:, c] >= s, Y[:, c]) for s in [*np.unique(P[:, c]), 2.0])
+        assert _f1(P[:, c] >= thr[c], Y[:, c]) == pytest.approx(best)
+        # the cut lies between scores (strictly above the next lower one): the same samples kept
+        below = P[:, c][P[:, c] < thr[c]]
+        assert below.size == 0 or below.max() < thr[c]
+    assert thr[1] == pytest.approx(0.1) and thr[4] == 0.5  # all kept; no positive: the default
+    # by hand, [0.9 pos, 0.8 neg, 0.7 pos, 0.6 neg]: F1 2/3, 1/2, 4/5, 2/3 keeping 1-4: cut at 0.65;
+    # [0.9 pos, 0.8 neg, 0.7 neg, 0.6 pos]: 2/3, 1/2, 2/5, 2/3: a tie, the fewest kept: cut at 0.85
+    scores = np.array([[0.9], [0.8], [0.7], [0.6]])
+    assert tune_thresholds(scores, np.array([[1], [0], [1], [0]]))[0] == pytest.approx(0.65)
+    assert tune_thresholds(scores, np.array([[1], [0], [0], [1]]))[0] == pytest.approx(0.85)
+    m = multilabel_metrics(P, Y, thr)
+    per = [_f1(P[:, c] >= thr[c], Y[:, c]) for c in range(5)]
+    assert m["macro_f1"] == pytest.approx(np.mean(per))
+
+
+def test_tuned_f1_in_trials_and_report_and_older_trials_without_it(tmp_path):
+    from mixkit.sweep.plots import plot_metrics_vs_alpha
+    from mixkit.sweep.report import table_rows
+    from mixkit.sweep.summary import summarise
+
+    X, Y = _multihot(n=90)
+    res = mixkit.sweep((X, Y), task="multilabel", train=linear_fit, methods="none,mixup",
+                       out=tmp_path, seeds=2, alphas="0.4", progress=False)  # fmt: skip
+    got = read_data((X, Y), task="multilabel")
+    ds = make_split(got.X, got.y, got.kind, task="multilabel", columns=got.columns)
+    predict = linear_fit(None, ds.X_train, ds.y_train, seed=0, device="cpu", num_classes=3)
+    thr = tune_thresholds(predict(ds.X_val), ds.y_val)
+    want = multilabel_metrics(predict(ds.X_test), ds.y_test, thr)
+    for t in (t for t in res.trials if t["strategy"] == "none"):
+        assert t["thresholds"] == pytest.approx(list(thr))
+        assert t["test_macro_f1_tuned"] == pytest.approx(want["macro_f1"])
+        assert t["test_micro_f1_tuned"] == pytest.approx(want["micro_f1"])
+    assert "macro-F1 %, tuned thresholds" in res.report.read_text()
+    assert "diff_test_macro_f1_tuned" in res.summary[1]
+    # trials stored before the tuned metric existed: the row leaves it out, nothing fails
+    old = [{k: (None if "tuned" in k else v) for k, v in t.items()} for t in res.trials]
+    strategies = resolve_strategies("none,mixup", (0.4,), num_classes=3, task="multilabel")
+    rows = summarise(old, strategies, task="multilabel")
+    assert "test_macro_f1_tuned" not in rows[0] and "diff_test_macro_f1_tuned" not in rows[1]
+    assert rows[1]["diff_test_map"]["mean"] == pytest.approx(res.summary[1]["diff_test_map"]["mean"])
+    assert [r[-2:] for r in table_rows(rows, None, "multilabel")] == [("—", "—")] * 2
+    plot_metrics_vs_alpha(rows, tmp_path / "old.png", "older trials", task="multilabel")
+    assert (tmp_path / "old.png").stat().st_size > 0
 
 
 def test_check_label_probabilities():

@@ -28,6 +28,7 @@ __all__ = [
     "paired",
     "regression_metrics",
     "reliability_bins",
+    "tune_thresholds",
 ]
 
 ECE_BINS = 15
@@ -112,11 +113,36 @@ def average_precision(scores: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def multilabel_metrics(probs: np.ndarray, y: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+def tune_thresholds(probs: np.ndarray, y: np.ndarray, default: float = 0.5) -> np.ndarray:
+    """Per-label thresholds ``(C,)`` that maximise each label's F1 on ``(probs, y)`` (validation).
+
+    For label ``c`` the candidates are its distinct scores: predicting the ``k`` highest-scored
+    samples gives ``F1 = 2 TP_k / (k + P)``; the best ``k`` (the fewest predictions among ties) is
+    turned into the threshold halfway between the last score kept and the next lower one (the lowest
+    score itself when every sample is kept). A label without a positive keeps ``default``."""
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(y, dtype=np.float64) > 0.5
+    out = np.full(p.shape[1], float(default))
+    for c in range(p.shape[1]):
+        pos = t[:, c].sum()
+        if pos == 0:
+            continue
+        order = np.argsort(-p[:, c], kind="mergesort")
+        s, tc = p[order, c], t[order, c]
+        last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
+        f1 = 2 * np.cumsum(tc)[last] / (last + 1 + pos)
+        j = last[int(np.argmax(f1))]
+        out[c] = s[j] if j == len(s) - 1 else 0.5 * (s[j] + s[j + 1])
+    return out
+
+
+def multilabel_metrics(
+    probs: np.ndarray, y: np.ndarray, threshold: float | np.ndarray = 0.5
+) -> dict[str, Any]:
     """Multi-label scores of per-label probabilities ``(n, C)`` against multi-hot ``y`` ``(n, C)``.
 
     ``micro_f1``: F1 of all (sample, label) decisions pooled, a label predicted where its
-    probability is ``>= threshold``; ``macro_f1``: the mean over labels of each label's F1
+    probability is ``>= threshold`` (a number, or one per label ``(C,)``); ``macro_f1``: the mean over labels of each label's F1
     (``2 TP / (2 TP + FP + FN)``, 0 for a label never present nor predicted, as scikit-learn's
     ``zero_division=0``); ``map``: the mean over the labels that have a positive in ``y`` of their
     average precision (:func:`average_precision`); ``map_labels`` says how many labels that was."""

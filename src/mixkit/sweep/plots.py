@@ -30,6 +30,7 @@ TASK_PANELS = {
         ("test_map", "test mAP", 100.0),
         ("test_micro_f1", "test micro-F1", 100.0),
         ("test_macro_f1", "test macro-F1", 100.0),
+        ("test_macro_f1_tuned", "test macro-F1, tuned thresholds", 100.0),
     ),
 }
 
@@ -50,7 +51,8 @@ def plot_metrics_vs_alpha(
     interval against alpha (log axis) for each method; strategies without alpha (no mixing first)
     are horizontal lines with a band."""
     plt = _plt()
-    panels = TASK_PANELS[task]
+    # a metric that older stored trials lack gets no panel
+    panels = [p for p in TASK_PANELS[task] if all(r.get(p[0]) is not None for r in rows)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     axes = axes[0]
     alphas = sorted({r["alpha"] for r in rows if r["alpha"] is not None}) or [1.0]

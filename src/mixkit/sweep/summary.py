@@ -107,14 +107,17 @@ def summarise(
             values = [runs[k].get(v) for k in seeds]
             if all(x is not None for x in values):
                 row[v] = interval(values)
-        for m, metric in metrics.items():
-            row[m] = _clip(interval([runs[k][m] for k in seeds]), metric.bounded)
+        # a metric that some stored trial lacks (stored by an older version) is left out of the row
+        have = [m for m in metrics if all(runs[k].get(m) is not None for k in seeds)]
+        for m in have:
+            row[m] = _clip(interval([runs[k][m] for k in seeds]), metrics[m].bounded)
         common = [k for k in seeds if k in base]
         if s.label != NONE and common:
-            for m in metrics:
-                row[f"diff_{m}"] = paired(
-                    [runs[k][m] for k in common], [base[k][m] for k in common]
-                )
+            for m in have:
+                if all(base[k].get(m) is not None for k in common):
+                    row[f"diff_{m}"] = paired(
+                        [runs[k][m] for k in common], [base[k][m] for k in common]
+                    )
         rows.append(row)
     return rows
 

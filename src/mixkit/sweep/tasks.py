@@ -96,6 +96,7 @@ _ML = TaskSpec(
         Metric("test_map", "mAP", True, True, True),
         Metric("test_micro_f1", "micro-F1", True, True, True),
         Metric("test_macro_f1", "macro-F1", True, True, True),
+        Metric("test_macro_f1_tuned", "macro-F1, tuned thresholds", True, True, True),
     ),
     {
         "map": ("val_map", "test_map", "mAP", True),

@@ -50,6 +50,7 @@ from .metrics import (
     fit_temperature,
     multilabel_metrics,
     regression_metrics,
+    tune_thresholds,
 )
 from .models import build_model, callable_name, resolve_factory
 from .tasks import CLASSIFICATION, MULTILABEL, REGRESSION
@@ -424,6 +425,7 @@ def _score_targets(
 ) -> dict[str, Any]:
     """Validation and test metrics of a regression or multi-label ``predict``."""
     result: dict[str, Any] = {}
+    thresholds = None
     for split, X, y in (("val", ds.X_val, ds.y_val), ("test", ds.X_test, ds.y_test)):
         what = f"predict(X_{split})"
         if ds.task == REGRESSION:
@@ -432,6 +434,11 @@ def _score_targets(
         else:
             probs = check_label_probabilities(predict(X.copy()), len(X), ds.num_classes, what)
             m = multilabel_metrics(probs, y)
+            if thresholds is None:  # validation comes first: one threshold per label, tuned there
+                thresholds = tune_thresholds(probs, y)
+                result["thresholds"] = [float(v) for v in thresholds]
+            tuned = multilabel_metrics(probs, y, thresholds)
+            m.update(micro_f1_tuned=tuned["micro_f1"], macro_f1_tuned=tuned["macro_f1"])
         result.update({f"{split}_{k}": v for k, v in m.items()})
     result.update(
         {
