@@ -354,3 +354,35 @@ def test_saliencymix_structured_sample_reads_the_image():
     np.testing.assert_array_equal(out["image"], xa)
     np.testing.assert_array_equal(out["labels"], ya)
     assert out["mask"].shape[0] == 4
+
+
+@pytest.mark.parametrize("partition_row", [1, 4096, 10**9])
+def test_kth_values_and_top_masks_equal_the_sort_on_every_path(monkeypatch, partition_row):
+    """One partition a row (long rows), one sort of the batch (short rows), one partition of the
+    batch (equal positions): the sorted rows' values, and the same FMix masks."""
+    from mixkit.methods import masks
+
+    monkeypatch.setattr(masks, "PARTITION_ROW", partition_row)
+    rng = np.random.default_rng(partition_row)
+    for _ in range(60):
+        n, total = int(rng.integers(1, 7)), int(rng.integers(1, 60))
+        flat = np.floor(rng.normal(size=(n, total)) * rng.choice([1, 4, 100]))  # ties
+        if rng.random() < 0.2:
+            flat[rng.random(flat.shape) < 0.2] = rng.choice([np.inf, -np.inf])
+        k = rng.integers(0, total, size=n)
+        if rng.random() < 0.3:
+            k[:] = k[0]
+        np.testing.assert_array_equal(masks._kth_values(flat, k), np.sort(flat, axis=1)[np.arange(n), k])
+        keep = rng.integers(-1, total + 1, size=n)
+        order = np.argsort(-flat, axis=1, kind="stable")
+        want = np.zeros((n, total), bool)
+        for i in range(n):
+            want[i, order[i, :max(int(keep[i]), 0)]] = True
+        np.testing.assert_array_equal(masks._top_mask(flat, keep), want)
+    x = np.random.default_rng(1).normal(size=(5, 2, 70, 70)).astype(np.float32)
+    plan = FMix(lam_mode="sample").sample(5, rng=3, shape=x.shape)  # rows of 4900: above 4096
+    kept = plan.mask.reshape(5, -1).sum(axis=1)
+    moving = plan.partner != np.arange(5)
+    assert np.all(plan.lam[moving] == kept[moving] / 4900)
+    monkeypatch.setattr(masks, "PARTITION_ROW", 10**9)  # the batch's sort
+    np.testing.assert_array_equal(FMix(lam_mode="sample").sample(5, rng=3, shape=x.shape).mask, plan.mask)
