@@ -167,14 +167,15 @@ def _top_mask(flat: np.ndarray, keep: np.ndarray) -> np.ndarray:
     (the first ``keep[i]`` of ``np.argsort(-flat[i], kind="stable")``), found from a per-row threshold."""
     total = flat.shape[1]
     thr = _kth_values(flat, total - np.clip(keep, 1, total))  # the keep-th largest value
-    above = flat > thr[:, None]
     mask = flat >= thr[:, None]
-    n_above = above.sum(axis=1)
-    need = keep - n_above  # how many of the values equal to the threshold are kept
-    ties = mask.sum(axis=1) - n_above > need  # equal values on both sides of the cut: first ones by index
+    # more values at or above the threshold than are kept: values equal to it on both sides of the cut,
+    # the first ones by index kept (rare for continuous values, so only those rows are read again)
+    ties = (np.count_nonzero(mask, axis=1) > keep) & (keep > 0)
     if ties.any():
-        eq = flat[ties] == thr[ties, None]
-        mask[ties] = above[ties] | (eq & (np.cumsum(eq, axis=1) <= need[ties, None]))
+        rows, t = flat[ties], thr[ties, None]
+        above, eq = rows > t, rows == t
+        need = keep[ties] - np.count_nonzero(above, axis=1)  # how many of the equal values are kept
+        mask[ties] = above | (eq & (np.cumsum(eq, axis=1) <= need[:, None]))
     mask[keep <= 0] = False
     return mask
 
