@@ -292,8 +292,8 @@ def test_soft_plans_mix_as_their_float64_form_and_replay_from_dicts(name):
     as_float = MaskPlan(partner=plan.partner, lam=plan.lam, axes=plan.axes, mask=plan.mask.astype(np.float64))
     want = mixkit.apply_plan(as_float, x)
     np.testing.assert_array_equal(mixkit.apply_plan(plan, x), want)
-    back = plan_from_dict(json.loads(json.dumps(plan.to_dict())))  # float64 masks of the same values
-    assert back.mask.dtype == np.float64
+    back = plan_from_dict(json.loads(json.dumps(plan.to_dict())))  # float32 again, the same values
+    assert back.mask.dtype == np.float32 and plan.to_dict()["mask_dtype"] == "float32"
     np.testing.assert_array_equal(back.mask, plan.mask)
     np.testing.assert_array_equal(back.lam, plan.lam)
     np.testing.assert_array_equal(mixkit.apply_plan(back, x), want)
@@ -309,8 +309,11 @@ def test_stored_float64_soft_plans_replay_as_before():
     mask = rng.random((5, 8, 9))  # float64 values float32 cannot hold
     plan = MaskPlan(partner=[1, 2, 3, 4, 0], lam=mask.reshape(5, -1).mean(axis=1), axes=(2, 3), mask=mask)
     assert plan.mask.dtype == np.float64
+    assert "mask_dtype" not in plan.to_dict()  # dicts stored before float32 masks: float64
     back = plan_from_dict(json.loads(json.dumps(plan.to_dict())))
     assert back.mask.dtype == np.float64
+    with pytest.raises(ValueError, match="mask_dtype must be 'float32' or 'float64', got 'float16'"):
+        plan_from_dict({**plan.to_dict(), "mask_dtype": "float16"})
     want = _reference.mask_mix(x, plan.partner, mask, (2, 3))
     np.testing.assert_array_equal(mixkit.apply_plan(plan, x), want)
     np.testing.assert_array_equal(mixkit.apply_plan(back, x), want)

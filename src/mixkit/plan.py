@@ -271,8 +271,8 @@ class MaskPlan(MixPlan):
 
     Results: the kernels read a float32 mask as stored and widen each weight ``w`` to float64 before
     taking ``1 - w``, so a float32 mask mixes every dtype and layout bit for bit as the float64 mask
-    of the same values does (a stored float64 plan replays as before; ``plan_from_dict`` of a
-    float32 plan gives float64 masks of the same values and the same results). Against a float64
+    of the same values does (a stored float64 plan replays as before; ``to_dict`` of a float32
+    plan says ``"mask_dtype": "float32"`` and ``plan_from_dict`` gives it back as float32). Against a float64
     mask of the unrounded values (what the samplers held before), each weight moves by at most
     ``2**-25``: for batches computed in float32 (float32, float16, bfloat16, 1-2 byte integers)
     ``cdt(w)`` is unchanged and ``cdt(1 - w)`` moves by at most ``2**-24``, so a float result moves
@@ -354,6 +354,8 @@ class MaskPlan(MixPlan):
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["sizes"] = list(self.sizes)  # the mask's shape, which the list of an empty mask cannot show
+        if self.mask.dtype == np.float32:  # a soft mask as the samplers hold it: replayed as float32
+            out["mask_dtype"] = "float32"
         return out
 
 
@@ -491,8 +493,12 @@ def plan_from_dict(data: dict[str, Any]) -> MixPlan:
     if "mask" in names and "sizes" not in names and "mask" in data:
         # a mask plan: its list form loses the shape when it is empty, so the dict also holds "sizes"
         mask = np.asarray(data["mask"])  # a bool mask's list holds True/False and stays bool
+        held = data.pop("mask_dtype", "float64")
+        if held not in ("float32", "float64"):
+            raise ValueError(f"mask_dtype must be 'float32' or 'float64', got {held!r}")
         if mask.dtype != np.bool_:
-            mask = mask.astype(np.float64)
+            # float32 values survive the list of Python floats exactly
+            mask = mask.astype(np.float32 if held == "float32" else np.float64)
         sizes = data.pop("sizes", None)
         b = len(data.get("partner", ()))
         if sizes is not None:
