@@ -26,6 +26,20 @@ SOFT_BATCH = {
 }
 
 
+
+def _check_forms(x, p, m, axes, want, *also):
+    """The reference (with ``m`` and each mask of ``also``), ``out=`` and in place all give ``want``."""
+    ax = tuple(a % x.ndim for a in axes)
+    if list(ax) == sorted(ax):  # the reference takes ascending axes
+        for mask in (m, *also):
+            np.testing.assert_array_equal(_reference.mask_mix(x, p, mask, ax), want)
+    buf = np.full_like(x, 7)
+    assert mask_mix(x, p, m, axes, out=buf) is buf
+    np.testing.assert_array_equal(buf, want)
+    inplace = x.copy()
+    mask_mix(inplace, p, m, axes, out=inplace)
+    np.testing.assert_array_equal(inplace, want)
+
 @pytest.mark.parametrize("name", sorted(BINARY))
 def test_binary_methods_hold_bool_masks_whose_mean_is_lam(name):
     plan = BINARY[name]().sample(7, rng=3, shape=(7, 3, 12, 10))
@@ -135,15 +149,7 @@ def test_bool_masks_select_as_float64_masks_do(dtype, case):
     want = mask_mix(x, p, m.astype(np.float64), axes)
     np.testing.assert_array_equal(mask_mix(x, p, m, axes), want)
     np.testing.assert_array_equal(mask_mix(x, p, m.astype(np.uint8), axes), want)
-    ax = tuple(a % len(shape) for a in axes)
-    if list(ax) == sorted(ax):  # the reference takes ascending axes
-        np.testing.assert_array_equal(_reference.mask_mix(x, p, m, ax), want)
-    buf = np.full_like(x, 7)
-    assert mask_mix(x, p, m, axes, out=buf) is buf
-    np.testing.assert_array_equal(buf, want)
-    inplace = x.copy()
-    mask_mix(inplace, p, m, axes, out=inplace)
-    np.testing.assert_array_equal(inplace, want)
+    _check_forms(x, p, m, axes, want)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "uint8"])
@@ -232,16 +238,7 @@ def test_float32_masks_mix_as_float64_masks_of_the_same_values(dtype, case):
     got = mask_mix(x, p, m, axes)
     assert got.dtype == x.dtype
     np.testing.assert_array_equal(got, want)
-    ax = tuple(a % len(shape) for a in axes)
-    if list(ax) == sorted(ax):  # the reference takes ascending axes
-        np.testing.assert_array_equal(_reference.mask_mix(x, p, m, ax), want)
-        np.testing.assert_array_equal(_reference.mask_mix(x, p, m.astype(np.float64), ax), want)
-    buf = np.full_like(x, 7)
-    assert mask_mix(x, p, m, axes, out=buf) is buf
-    np.testing.assert_array_equal(buf, want)
-    inplace = x.copy()
-    mask_mix(inplace, p, m, axes, out=inplace)
-    np.testing.assert_array_equal(inplace, want)
+    _check_forms(x, p, m, axes, want, m.astype(np.float64))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "uint8", "float64"])
