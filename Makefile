@@ -26,8 +26,12 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/mixkit sweep --data digits --out $(OUT)/sweep
 	@echo "demo output: $(OUT)/preview.png; sweep report: $(OUT)/sweep/report.md and $(OUT)/sweep/report.html"
 
+# Two test processes (pytest-xdist), each test file kept in one of them (--dist loadfile): the cold
+# numba compilation of a fresh clone and the tests' waits on child processes overlap (about half the
+# time of one process on two cores). PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_kernels.py
