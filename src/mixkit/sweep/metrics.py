@@ -99,18 +99,25 @@ def average_precision(scores: np.ndarray, y: np.ndarray) -> float:
     """Average precision of one label: ``sum_k (R_k - R_{k-1}) * P_k`` over the distinct score
     thresholds, highest first (tied scores enter together; the definition of scikit-learn's
     ``average_precision_score``). NaN when ``y`` has no positive."""
-    s = np.asarray(scores, dtype=np.float64)
     t = np.asarray(y, dtype=np.float64)
     pos = t.sum()
     if pos <= 0:
         return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    s, t = s[order], t[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
-    tp = np.cumsum(t)[last]
+    _, last, tp = _cuts(scores, t)
     precision = tp / (last + 1)
     recall = tp / pos
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _cuts(scores: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cuts at each distinct score, highest first (tied scores enter together): the scores
+    sorted descending, the last sorted index of each distinct score and the positives of ``y``
+    (0/1 weights) at or above it."""
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="mergesort")
+    s = s[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
+    return s, last, np.cumsum(np.asarray(y, dtype=np.float64)[order])[last]
 
 
 def tune_thresholds(probs: np.ndarray, y: np.ndarray, default: float = 0.5) -> np.ndarray:
@@ -127,11 +134,8 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray, default: float = 0.5) -> n
         pos = t[:, c].sum()
         if pos == 0:
             continue
-        order = np.argsort(-p[:, c], kind="mergesort")
-        s, tc = p[order, c], t[order, c]
-        last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
-        f1 = 2 * np.cumsum(tc)[last] / (last + 1 + pos)
-        j = last[int(np.argmax(f1))]
+        s, last, tp = _cuts(p[:, c], t[:, c])
+        j = last[int(np.argmax(2 * tp / (last + 1 + pos)))]  # F1 of each cut; the first best
         out[c] = s[j] if j == len(s) - 1 else 0.5 * (s[j] + s[j + 1])
     return out
 
